@@ -1,0 +1,55 @@
+# The front door. `make` builds (Release), `make test` installs what is missing, builds and
+# runs every test, `make bench` runs the benchmarks, `make fuzz` the fuzzers.
+# SANITIZE=address,undefined or SANITIZE=thread build into their own folders.
+
+SHELL := /bin/bash
+comma := ,
+SANITIZE ?=
+BUILD_TYPE ?= Release
+JOBS ?= $(shell nproc)
+FUZZ_SECONDS ?= 60
+
+ifeq ($(SANITIZE),)
+  BUILD_DIR ?= build
+else
+  BUILD_DIR ?= build-$(subst $(comma),-,$(SANITIZE))
+  BUILD_TYPE := RelWithDebInfo
+endif
+
+# Debian bookworm packages the build needs (libssl-dev: CapnProtoConfig.cmake asks for OpenSSL).
+PACKAGES := cmake ninja-build g++ pkg-config libuv1-dev capnproto libcapnp-dev libssl-dev \
+            libxxhash-dev libsodium-dev catch2 libfmt-dev libspdlog-dev libcli11-dev
+FUZZ_PACKAGES := clang-14 libclang-rt-14-dev
+
+.PHONY: all build deps test bench fuzz demo format clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh $(PACKAGES)
+
+$(BUILD_DIR)/build.ninja:
+	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DEMBER_SANITIZE=$(SANITIZE)
+
+build: deps $(BUILD_DIR)/build.ninja
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+test: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 300
+
+bench: build
+	scripts/run-bench.sh $(BUILD_DIR)
+
+fuzz:
+	@scripts/install-deps.sh $(PACKAGES) $(FUZZ_PACKAGES)
+	cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 \
+	  -DEMBER_FUZZ=ON -DEMBER_TESTS=OFF -DEMBER_BENCH=OFF
+	cmake --build build-fuzz -j $(JOBS) --target fuzz_term_parser fuzz_frame_decoder
+	scripts/run-fuzz.sh build-fuzz $(FUZZ_SECONDS)
+
+format:
+	clang-format -i $$(git ls-files '*.cpp' '*.hpp')
+
+clean:
+	rm -rf build build-* fuzz-corpus

@@ -1,0 +1,68 @@
+// Frame = header + Cap'n Proto message in the standard flat (unpacked) encoding.
+#include "ember/net/frame_encoder.hpp"
+
+#include <cstring>
+
+#include "ember/net/term_codec.hpp"
+
+namespace ember::net {
+
+namespace {
+
+void put_u32(std::byte* p, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) p[i] = std::byte(v >> (8 * i));
+}
+
+}  // namespace
+
+FrameEncoder::FrameEncoder(std::size_t scratch_words)
+    : scratch_(new capnp::word[scratch_words]()), scratch_words_(scratch_words) {}
+
+std::size_t FrameEncoder::append(capnp::MessageBuilder& message, std::vector<std::byte>& out) {
+  auto segments = message.getSegmentsForOutput();
+  // Segment table: u32 (count - 1), u32 size per segment, padded to a whole word.
+  std::size_t table_words = (segments.size() + 2) / 2;
+  std::size_t message_words = table_words;
+  for (auto s : segments) message_words += s.size();
+  std::size_t message_bytes = message_words * sizeof(capnp::word);
+  if (message_bytes > UINT32_MAX) throw WireError("frame larger than 4 GiB");
+
+  std::size_t start = out.size();
+  out.resize(start + kFrameHeaderBytes + message_bytes);
+  std::byte* p = out.data() + start;
+  put_u32(p, std::uint32_t(message_bytes));
+  put_u32(p + 4, 0);  // flags
+  p += kFrameHeaderBytes;
+  std::memset(p, 0, table_words * sizeof(capnp::word));
+  put_u32(p, std::uint32_t(segments.size() - 1));
+  for (std::size_t i = 0; i < segments.size(); ++i) put_u32(p + 4 * (i + 1), std::uint32_t(segments[i].size()));
+  p += table_words * sizeof(capnp::word);
+  for (auto s : segments) {
+    std::memcpy(p, s.begin(), s.size() * sizeof(capnp::word));
+    p += s.size() * sizeof(capnp::word);
+  }
+  return kFrameHeaderBytes + message_bytes;
+}
+
+std::size_t FrameEncoder::encode_send(std::vector<std::byte>& out, Pid from, Pid to,
+                                      const Term& message) {
+  return encode(out, [&](wire::Frame::Builder f) {
+    auto send = f.initSend();
+    write_pid(send.initFrom(), from);
+    write_pid(send.initTo(), to);
+    write_term(send.initMessage(), message);
+  });
+}
+
+std::size_t FrameEncoder::encode_reg_send(std::vector<std::byte>& out, Pid from, Atom to,
+                                          const Term& message) {
+  return encode(out, [&](wire::Frame::Builder f) {
+    auto send = f.initRegSend();
+    write_pid(send.initFrom(), from);
+    std::string_view name = to.text();
+    send.setToName(capnp::Text::Reader(name.data(), name.size()));
+    write_term(send.initMessage(), message);
+  });
+}
+
+}  // namespace ember::net

@@ -1,0 +1,195 @@
+// Term <-> wire::Term. Decoding sizes the term first, then fills one heap.
+#include "ember/net/term_codec.hpp"
+
+#include <kj/exception.h>
+
+#include <cmath>
+#include <string>
+
+#include "ember/core/node_table.hpp"
+
+namespace ember::net {
+
+using detail::Box;
+using detail::Word;
+
+namespace {
+
+constexpr std::uint64_t kLocalIdMask = (1ull << (Pid::kSlotBits + Pid::kGenBits)) - 1;
+
+[[noreturn]] void fail(const std::string& what) { throw WireError("malformed term: " + what); }
+
+capnp::Text::Reader atom_text(Atom a) {
+  std::string_view s = a.text();  // the atom table keeps a NUL after every name
+  return capnp::Text::Reader(s.data(), s.size());
+}
+
+void write_node(wire::NodeId::Builder out, std::uint32_t index) {
+  NodeIdentity id = NodeTable::identity(index);
+  out.setName(atom_text(id.name));
+  out.setCreation(id.creation);
+}
+
+void write_word(wire::Term::Builder out, Word w, std::size_t depth) {
+  if (depth > kMaxWireDepth)
+    throw WireError("term nested deeper than " + std::to_string(kMaxWireDepth) + " levels");
+  switch (detail::tag_of(w)) {
+    case detail::Tag::kSmallInt: out.setInt(detail::small_value(w)); return;
+    case detail::Tag::kAtom: out.setAtom(atom_text(detail::atom_of(w))); return;
+    case detail::Tag::kPid: write_pid(out.initPid(), detail::pid_of(w)); return;
+    case detail::Tag::kNil: out.initList(0); return;
+    case detail::Tag::kBoxed: break;
+  }
+  const Word* box = detail::box_of(w);
+  std::uint64_t n = detail::box_count(box);
+  switch (detail::box_kind(box)) {
+    case Box::kInt: out.setInt(std::int64_t(box[1])); return;
+    case Box::kFloat: out.setFloat(std::bit_cast<double>(box[1])); return;
+    case Box::kRef: write_ref(out.initRef(), Ref{std::uint32_t(n), box[1]}); return;
+    case Box::kBinary:
+      out.setBinary(capnp::Data::Reader(reinterpret_cast<const kj::byte*>(box + 1), n));
+      return;
+    case Box::kTuple:
+    case Box::kList: {
+      auto elems = detail::box_kind(box) == Box::kTuple ? out.initTuple(n) : out.initList(n);
+      for (std::uint64_t i = 0; i < n; ++i) write_word(elems[i], box[1 + i], depth + 1);
+      return;
+    }
+    case Box::kMap: {
+      auto entries = out.initMap(n);
+      for (std::uint64_t i = 0; i < n; ++i) {
+        write_word(entries[i].initKey(), box[1 + i], depth + 1);
+        write_word(entries[i].initValue(), box[1 + n + i], depth + 1);
+      }
+      return;
+    }
+  }
+}
+
+// First pass: the heap words the term needs, with the depth checked before recursing.
+std::size_t words_of(wire::Term::Reader in, std::size_t depth) {
+  if (depth > kMaxWireDepth) fail("nested deeper than " + std::to_string(kMaxWireDepth) + " levels");
+  switch (in.which()) {
+    case wire::Term::ATOM:
+    case wire::Term::PID: return 0;
+    case wire::Term::INT: {
+      std::int64_t v = in.getInt();
+      return v >= detail::kSmallMin && v <= detail::kSmallMax ? 0 : detail::kScalarBoxWords;
+    }
+    case wire::Term::FLOAT:
+    case wire::Term::REF: return detail::kScalarBoxWords;
+    case wire::Term::BINARY: {
+      std::size_t n = in.getBinary().size();
+      return n ? detail::blob_words(n) : 0;
+    }
+    case wire::Term::TUPLE:
+    case wire::Term::LIST: {
+      auto elems = in.which() == wire::Term::TUPLE ? in.getTuple() : in.getList();
+      std::size_t total = elems.size() ? detail::tuple_words(elems.size()) : 0;
+      for (auto e : elems) total += words_of(e, depth + 1);
+      return total;
+    }
+    case wire::Term::MAP: {
+      auto entries = in.getMap();
+      std::size_t total = entries.size() ? detail::map_words(entries.size()) : 0;
+      for (auto e : entries) total += words_of(e.getKey(), depth + 1) + words_of(e.getValue(), depth + 1);
+      return total;
+    }
+  }
+  fail("unknown term kind " + std::to_string(unsigned(in.which())));
+}
+
+Atom read_atom(capnp::Text::Reader text) {
+  Atom a;
+  if (text.size() > Atom::kMaxLength) fail("atom longer than 255 bytes");
+  if (!Atom::try_intern(std::string_view(text.cStr(), text.size()), a)) fail("atom table full");
+  return a;
+}
+
+std::uint32_t read_node(wire::NodeId::Reader in) {
+  auto index = NodeTable::intern(read_atom(in.getName()), in.getCreation());
+  if (!index) fail("node table full");
+  return *index;
+}
+
+// Second pass: writes into the heap sized by words_of.
+Word read_word(wire::Term::Reader in, detail::HeapWriter& out) {
+  switch (in.which()) {
+    case wire::Term::ATOM: return detail::make_atom(read_atom(in.getAtom()));
+    case wire::Term::INT: return out.integer(in.getInt());
+    case wire::Term::FLOAT: {
+      double d = in.getFloat();
+      if (!std::isfinite(d)) fail("float is not finite");
+      return out.box_float(d);
+    }
+    case wire::Term::BINARY: {
+      auto b = in.getBinary();
+      return out.box_binary(b.begin(), b.size());
+    }
+    case wire::Term::PID: return detail::make_pid(read_pid(in.getPid()));
+    case wire::Term::REF: return out.box_ref(read_ref(in.getRef()));
+    case wire::Term::TUPLE:
+    case wire::Term::LIST: {
+      bool tuple = in.which() == wire::Term::TUPLE;
+      auto elems = tuple ? in.getTuple() : in.getList();
+      Word* dst = nullptr;
+      Word root = out.box_tuple(tuple ? Box::kTuple : Box::kList, elems.size(), dst);
+      for (unsigned i = 0; i < elems.size(); ++i) dst[i] = read_word(elems[i], out);
+      return root;
+    }
+    case wire::Term::MAP: {
+      auto entries = in.getMap();
+      std::size_t n = entries.size();
+      if (n == 0) return detail::make_boxed(detail::kEmptyMap);
+      Word* box = out.alloc(detail::map_words(n));
+      for (std::size_t i = 0; i < n; ++i) {
+        box[1 + i] = read_word(entries[i].getKey(), out);
+        box[1 + n + i] = read_word(entries[i].getValue(), out);
+      }
+      std::size_t kept = n;
+      // A well-behaved sender sends keys sorted; anything else is put right here.
+      if (!detail::map_sorted_unique(box + 1, n)) {
+        kept = detail::sort_map_entries(box + 1, box + 1 + n, n);
+        std::copy(box + 1 + n, box + 1 + n + kept, box + 1 + kept);
+      }
+      box[0] = detail::make_header(Box::kMap, kept);
+      return detail::make_boxed(box);
+    }
+  }
+  fail("unknown term kind");
+}
+
+}  // namespace
+
+void write_pid(wire::Pid::Builder out, Pid pid) {
+  write_node(out.initNode(), pid.node());
+  out.setId(pid.bits() & kLocalIdMask);
+}
+
+void write_ref(wire::Ref::Builder out, Ref ref) {
+  write_node(out.initNode(), ref.node);
+  out.setId(ref.id);
+}
+
+void write_term(wire::Term::Builder out, const Term& t) { write_word(out, t.word(), 0); }
+
+Pid read_pid(wire::Pid::Reader in) {
+  std::uint64_t id = in.getId();
+  if (id > kLocalIdMask) fail("pid id out of range");
+  std::uint64_t node = read_node(in.getNode());
+  return Pid::from_bits((node << (Pid::kSlotBits + Pid::kGenBits)) | id);
+}
+
+Ref read_ref(wire::Ref::Reader in) { return Ref{read_node(in.getNode()), in.getId()}; }
+
+Term read_term(wire::Term::Reader in) {
+  try {
+    detail::HeapWriter out(words_of(in, 0));
+    Word root = read_word(in, out);
+    return Term::adopt(root, out.release());
+  } catch (const kj::Exception& e) {
+    throw WireError(std::string("malformed term: ") + e.getDescription().cStr());
+  }
+}
+
+}  // namespace ember::net
