@@ -92,7 +92,8 @@ AtomTable& table() {
 
 Atom::Atom(std::string_view text) {
   if (text.size() > kMaxLength)
-    throw std::length_error("atom longer than 255 characters: " + std::string(text.substr(0, 40)) + "...");
+    throw std::length_error("atom longer than 255 characters: " + std::string(text.substr(0, 40)) +
+                            "...");
   if (!table().intern(text, index_)) throw std::overflow_error("atom table full (1048576 atoms)");
 }
 
@@ -113,9 +114,13 @@ std::string_view Atom::text() const {
   return {e.text, e.length};
 }
 
-std::uint64_t Atom::hash() const { return table().entry(index_).hash; }
+std::uint64_t Atom::hash() const {
+  return table().entry(index_).hash;
+}
 
-std::size_t atom_count() { return table().size(); }
+std::size_t atom_count() {
+  return table().size();
+}
 
 namespace atoms {
 Atom ok() {

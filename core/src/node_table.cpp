@@ -51,6 +51,8 @@ NodeIdentity NodeTable::identity(std::uint32_t index) {
   return t.entries[index];
 }
 
-std::uint32_t NodeTable::size() { return table().count.load(std::memory_order_acquire); }
+std::uint32_t NodeTable::size() {
+  return table().count.load(std::memory_order_acquire);
+}
 
 }  // namespace ember

@@ -18,7 +18,8 @@ Term Term::from_int(std::int64_t v) {
 
 Term::Term(Ref r) : Term(build(r)) {}
 
-Term::Term(bool b) noexcept : word_(make_atom(b ? atoms::true_() : atoms::false_())), heap_(nullptr) {}
+Term::Term(bool b) noexcept
+    : word_(make_atom(b ? atoms::true_() : atoms::false_())), heap_(nullptr) {}
 
 Term::Term(double v) : Term() {
   // Erlang has no NaN or infinity: producing one is badarith there.
@@ -30,7 +31,9 @@ Term::Term(std::string_view text) : Term(build(text)) {}
 
 Term::Term(Bytes bytes) : Term(build(bytes)) {}
 
-Term make_ref_term(Ref r) { return Term(r); }
+Term make_ref_term(Ref r) {
+  return Term(r);
+}
 
 Term tuple_of(std::span<const Term> items) {
   std::size_t words = items.empty() ? 0 : tuple_words(items.size());
@@ -59,20 +62,32 @@ Term map(std::span<const std::pair<Term, Term>> entries) {
 
 TermKind Term::kind() const {
   switch (tag_of(word_)) {
-    case Tag::kSmallInt: return TermKind::kInteger;
-    case Tag::kAtom: return TermKind::kAtom;
-    case Tag::kPid: return TermKind::kPid;
-    case Tag::kNil: return TermKind::kList;
-    case Tag::kBoxed: break;
+    case Tag::kSmallInt:
+      return TermKind::kInteger;
+    case Tag::kAtom:
+      return TermKind::kAtom;
+    case Tag::kPid:
+      return TermKind::kPid;
+    case Tag::kNil:
+      return TermKind::kList;
+    case Tag::kBoxed:
+      break;
   }
   switch (box_kind(box_of(word_))) {
-    case Box::kTuple: return TermKind::kTuple;
-    case Box::kList: return TermKind::kList;
-    case Box::kMap: return TermKind::kMap;
-    case Box::kBinary: return TermKind::kBinary;
-    case Box::kFloat: return TermKind::kFloat;
-    case Box::kInt: return TermKind::kInteger;
-    case Box::kRef: return TermKind::kRef;
+    case Box::kTuple:
+      return TermKind::kTuple;
+    case Box::kList:
+      return TermKind::kList;
+    case Box::kMap:
+      return TermKind::kMap;
+    case Box::kBinary:
+      return TermKind::kBinary;
+    case Box::kFloat:
+      return TermKind::kFloat;
+    case Box::kInt:
+      return TermKind::kInteger;
+    case Box::kRef:
+      return TermKind::kRef;
   }
   return TermKind::kInteger;
 }
@@ -87,8 +102,10 @@ std::size_t Term::size() const {
     case Box::kTuple:
     case Box::kList:
     case Box::kMap:
-    case Box::kBinary: return box_count(box_of(word_));
-    default: return 0;
+    case Box::kBinary:
+      return box_count(box_of(word_));
+    default:
+      return 0;
   }
 }
 
@@ -117,8 +134,8 @@ std::optional<Term> Term::get(const Term& key) const {
   const Word* box = box_of(word_);
   std::size_t n = box_count(box);
   const Word* keys = box + 1;
-  const Word* it = std::lower_bound(keys, keys + n, key.word_,
-                                    [](Word a, Word b) { return compare(a, b) < 0; });
+  const Word* it =
+      std::lower_bound(keys, keys + n, key.word_, [](Word a, Word b) { return compare(a, b) < 0; });
   if (it == keys + n || !equal(*it, key.word_)) return std::nullopt;
   return share(keys[n + (it - keys)]);
 }
@@ -177,11 +194,17 @@ std::size_t Term::heap_bytes() const {
   return heap_ ? sizeof(TermHeap) + heap_->words * sizeof(Word) : 0;
 }
 
-std::string Term::to_string() const { return print_term(*this); }
+std::string Term::to_string() const {
+  return print_term(*this);
+}
 
-std::ostream& operator<<(std::ostream& os, const Term& t) { return os << print_term(t); }
+std::ostream& operator<<(std::ostream& os, const Term& t) {
+  return os << print_term(t);
+}
 
-void Term::bad(const char* expected) const { bad_conversion(*this, expected); }
+void Term::bad(const char* expected) const {
+  bad_conversion(*this, expected);
+}
 
 namespace detail {
 

@@ -26,7 +26,9 @@ TermHeap* TermHeap::create(std::size_t words) {
   return h;
 }
 
-void TermHeap::destroy(TermHeap* heap) noexcept { std::free(heap); }
+void TermHeap::destroy(TermHeap* heap) noexcept {
+  std::free(heap);
+}
 
 Word HeapWriter::box_binary(const void* bytes, std::size_t n) {
   if (n == 0) return make_boxed(kEmptyBinary);
@@ -69,26 +71,41 @@ enum Rank { kNumber, kAtomRank, kRefRank, kPidRank, kTupleRank, kMapRank, kListR
 
 Rank rank(Word w) {
   switch (tag_of(w)) {
-    case Tag::kSmallInt: return kNumber;
-    case Tag::kAtom: return kAtomRank;
-    case Tag::kPid: return kPidRank;
-    case Tag::kNil: return kListRank;
-    case Tag::kBoxed: break;
+    case Tag::kSmallInt:
+      return kNumber;
+    case Tag::kAtom:
+      return kAtomRank;
+    case Tag::kPid:
+      return kPidRank;
+    case Tag::kNil:
+      return kListRank;
+    case Tag::kBoxed:
+      break;
   }
   switch (box_kind(box_of(w))) {
-    case Box::kTuple: return kTupleRank;
-    case Box::kList: return kListRank;
-    case Box::kMap: return kMapRank;
-    case Box::kBinary: return kBinaryRank;
+    case Box::kTuple:
+      return kTupleRank;
+    case Box::kList:
+      return kListRank;
+    case Box::kMap:
+      return kMapRank;
+    case Box::kBinary:
+      return kBinaryRank;
     case Box::kFloat:
-    case Box::kInt: return kNumber;
-    case Box::kRef: return kRefRank;
+    case Box::kInt:
+      return kNumber;
+    case Box::kRef:
+      return kRefRank;
   }
   return kNumber;
 }
 
-bool is_float_word(Word w) { return tag_of(w) == Tag::kBoxed && box_kind(box_of(w)) == Box::kFloat; }
-double float_of(Word w) { return std::bit_cast<double>(box_of(w)[1]); }
+bool is_float_word(Word w) {
+  return tag_of(w) == Tag::kBoxed && box_kind(box_of(w)) == Box::kFloat;
+}
+double float_of(Word w) {
+  return std::bit_cast<double>(box_of(w)[1]);
+}
 std::int64_t int_of(Word w) {
   return tag_of(w) == Tag::kSmallInt ? small_value(w) : std::int64_t(box_of(w)[1]);
 }
@@ -110,8 +127,12 @@ int compare_numbers(Word a, Word b) {
 }
 
 // Elements of a list-like word (nil or a list box).
-std::size_t seq_size(Word w) { return w == kNil ? 0 : box_count(box_of(w)); }
-const Word* seq_elems(Word w) { return w == kNil ? nullptr : box_of(w) + 1; }
+std::size_t seq_size(Word w) {
+  return w == kNil ? 0 : box_count(box_of(w));
+}
+const Word* seq_elems(Word w) {
+  return w == kNil ? nullptr : box_of(w) + 1;
+}
 
 int compare_seq(const Word* a, std::size_t na, const Word* b, std::size_t nb) {
   std::size_t n = std::min(na, nb);
@@ -139,10 +160,12 @@ std::size_t deep_words(Word w) {
       for (std::uint64_t i = 0; i < 2 * n; ++i) total += deep_words(box[1 + i]);
       return total;
     }
-    case Box::kBinary: return blob_words(n);
+    case Box::kBinary:
+      return blob_words(n);
     case Box::kFloat:
     case Box::kInt:
-    case Box::kRef: return kScalarBoxWords;
+    case Box::kRef:
+      return kScalarBoxWords;
   }
   return 0;
 }
@@ -180,8 +203,10 @@ int compare(Word a, Word b) {
   Rank ra = rank(a), rb = rank(b);
   if (ra != rb) return cmp3(ra, rb);
   switch (ra) {
-    case kNumber: return compare_numbers(a, b);
-    case kAtomRank: return cmp3(atom_of(a).text(), atom_of(b).text());
+    case kNumber:
+      return compare_numbers(a, b);
+    case kAtomRank:
+      return cmp3(atom_of(a).text(), atom_of(b).text());
     case kPidRank: {
       Pid x = pid_of(a), y = pid_of(b);
       if (x.node() != y.node()) return cmp3(x.node(), y.node());
@@ -205,7 +230,8 @@ int compare(Word a, Word b) {
       if (int c = compare_seq(x + 1, n, y + 1, n)) return c;
       return compare_seq(x + 1 + n, n, y + 1 + n, n);
     }
-    case kListRank: return compare_seq(seq_elems(a), seq_size(a), seq_elems(b), seq_size(b));
+    case kListRank:
+      return compare_seq(seq_elems(a), seq_size(a), seq_elems(b), seq_size(b));
     case kBinaryRank: {
       const Word *x = box_of(a), *y = box_of(b);
       std::size_t nx = box_count(x), ny = box_count(y);
@@ -241,8 +267,12 @@ void hash_into(XXH3_state_t* st, Word w) {
         feed(std::uint64_t(int_of(w)));
       }
       return;
-    case kAtomRank: feed(atom_of(w).hash()); return;
-    case kPidRank: feed(pid_of(w).bits()); return;
+    case kAtomRank:
+      feed(atom_of(w).hash());
+      return;
+    case kPidRank:
+      feed(pid_of(w).bits());
+      return;
     case kRefRank:
       feed(box_count(box_of(w)));
       feed(box_of(w)[1]);

@@ -84,7 +84,9 @@ class Parser {
   }
 
  private:
-  [[noreturn]] void fail(std::string expected) const { throw ParseError(pos_, std::move(expected)); }
+  [[noreturn]] void fail(std::string expected) const {
+    throw ParseError(pos_, std::move(expected));
+  }
   bool at_end() const { return pos_ >= s_.size(); }
   char peek(std::size_t ahead = 0) const {
     return pos_ + ahead < s_.size() ? s_[pos_ + ahead] : '\0';
@@ -141,7 +143,8 @@ class Parser {
         continue;
       }
       if (peek() == close) break;
-      if (kind == Box::kList && peek() == '|') fail("',' or ']' (improper lists are not supported)");
+      if (kind == Box::kList && peek() == '|')
+        fail("',' or ']' (improper lists are not supported)");
       fail(std::string("',' or '") + close + "'");
     }
     ++pos_;
@@ -253,17 +256,28 @@ class Parser {
 
   char escape(char c) {
     switch (c) {
-      case 'n': return '\n';
-      case 't': return '\t';
-      case 'r': return '\r';
-      case 's': return ' ';
-      case 'e': return 27;
-      case 'b': return '\b';
-      case 'd': return 127;
-      case 'f': return '\f';
-      case 'v': return '\v';
-      case 'x': return hex_escape();
-      default: break;
+      case 'n':
+        return '\n';
+      case 't':
+        return '\t';
+      case 'r':
+        return '\r';
+      case 's':
+        return ' ';
+      case 'e':
+        return 27;
+      case 'b':
+        return '\b';
+      case 'd':
+        return 127;
+      case 'f':
+        return '\f';
+      case 'v':
+        return '\v';
+      case 'x':
+        return hex_escape();
+      default:
+        break;
     }
     if (c >= '0' && c <= '7') {
       int v = c - '0';
@@ -281,7 +295,9 @@ class Parser {
     std::size_t digits = 0;
     while (std::isxdigit(static_cast<unsigned char>(peek())) && (braced || digits < 2)) {
       char h = s_[pos_++];
-      v = v * 16 + unsigned(std::isdigit(static_cast<unsigned char>(h)) ? h - '0' : (std::tolower(h) - 'a' + 10));
+      v = v * 16 + unsigned(std::isdigit(static_cast<unsigned char>(h))
+                                ? h - '0'
+                                : (std::tolower(h) - 'a' + 10));
       if (v > 255) fail("a byte value in \\x escape");
       ++digits;
     }
@@ -317,9 +333,9 @@ class Parser {
       ++pos_;
       while (std::isdigit(static_cast<unsigned char>(peek()))) ++pos_;
     }
-    if ((peek() == 'e' || peek() == 'E') &&
-        (std::isdigit(static_cast<unsigned char>(peek(1))) ||
-         ((peek(1) == '-' || peek(1) == '+') && std::isdigit(static_cast<unsigned char>(peek(2)))))) {
+    if ((peek() == 'e' || peek() == 'E') && (std::isdigit(static_cast<unsigned char>(peek(1))) ||
+                                             ((peek(1) == '-' || peek(1) == '+') &&
+                                              std::isdigit(static_cast<unsigned char>(peek(2)))))) {
       is_float = true;
       pos_ += 2;
       while (std::isdigit(static_cast<unsigned char>(peek()))) ++pos_;

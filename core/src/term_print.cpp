@@ -1,6 +1,6 @@
 // Terms printed in Erlang syntax, as io:format("~w") would, so the text parses back.
-#include <charconv>
 #include <cctype>
+#include <charconv>
 #include <cstdio>
 #include <span>
 
@@ -11,9 +11,9 @@ namespace {
 
 bool is_reserved(std::string_view s) {
   static constexpr std::string_view kReserved[] = {
-      "after", "and",  "andalso", "band", "begin", "bnot",    "bor",  "bsl",   "bsr",
-      "bxor",  "case", "catch",   "cond", "div",   "end",     "fun",  "if",    "let",
-      "not",   "of",   "or",      "orelse", "receive", "rem", "try", "when", "xor", "maybe", "else"};
+      "after", "and",    "andalso", "band", "begin", "bnot", "bor", "bsl",   "bsr", "bxor",
+      "case",  "catch",  "cond",    "div",  "end",   "fun",  "if",  "let",   "not", "of",
+      "or",    "orelse", "receive", "rem",  "try",   "when", "xor", "maybe", "else"};
   for (auto r : kReserved)
     if (r == s) return true;
   return false;
@@ -29,10 +29,18 @@ bool bare_atom(std::string_view s) {
 void escaped(std::string_view s, char quote, std::string& out) {
   for (unsigned char c : s) {
     switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
       default:
         if (c == static_cast<unsigned char>(quote)) {
           out += '\\';
@@ -117,9 +125,15 @@ void print_seq(const Term& t, char open, char close, std::string& out) {
 
 void print_term(const Term& t, std::string& out) {
   switch (t.kind()) {
-    case TermKind::kInteger: out += std::to_string(t.integer()); return;
-    case TermKind::kFloat: print_float(t.number(), out); return;
-    case TermKind::kAtom: print_atom(t.atom(), out); return;
+    case TermKind::kInteger:
+      out += std::to_string(t.integer());
+      return;
+    case TermKind::kFloat:
+      print_float(t.number(), out);
+      return;
+    case TermKind::kAtom:
+      print_atom(t.atom(), out);
+      return;
     case TermKind::kPid: {
       Pid p = t.pid();
       out += '<' + std::to_string(p.node()) + '.' + std::to_string(p.slot()) + '.' +
@@ -132,8 +146,12 @@ void print_term(const Term& t, std::string& out) {
              std::to_string(r.id & 0xffffffffu) + '>';
       return;
     }
-    case TermKind::kTuple: print_seq(t, '{', '}', out); return;
-    case TermKind::kList: print_seq(t, '[', ']', out); return;
+    case TermKind::kTuple:
+      print_seq(t, '{', '}', out);
+      return;
+    case TermKind::kList:
+      print_seq(t, '[', ']', out);
+      return;
     case TermKind::kMap:
       out += "#{";
       for (std::size_t i = 0; i < t.size(); ++i) {
@@ -144,7 +162,9 @@ void print_term(const Term& t, std::string& out) {
       }
       out += '}';
       return;
-    case TermKind::kBinary: print_binary(t.bytes(), out); return;
+    case TermKind::kBinary:
+      print_binary(t.bytes(), out);
+      return;
   }
 }
 

@@ -120,19 +120,30 @@ void check(wire::Frame::Reader f) {
       return;
     case wire::Frame::REG_SEND:
       read_pid(f.getRegSend().getFrom());
-      if (f.getRegSend().getToName().size() > Atom::kMaxLength) throw WireError("name longer than 255 bytes");
+      if (f.getRegSend().getToName().size() > Atom::kMaxLength)
+        throw WireError("name longer than 255 bytes");
       read_term(f.getRegSend().getMessage());
       return;
-    case wire::Frame::LINK: check_link(f.getLink()); return;
-    case wire::Frame::UNLINK: check_link(f.getUnlink()); return;
-    case wire::Frame::UNLINK_ACK: check_link(f.getUnlinkAck()); return;
+    case wire::Frame::LINK:
+      check_link(f.getLink());
+      return;
+    case wire::Frame::UNLINK:
+      check_link(f.getUnlink());
+      return;
+    case wire::Frame::UNLINK_ACK:
+      check_link(f.getUnlinkAck());
+      return;
     case wire::Frame::EXIT:
       read_pid(f.getExit().getFrom());
       read_pid(f.getExit().getTo());
       read_term(f.getExit().getReason());
       return;
-    case wire::Frame::MONITOR: check_monitor(f.getMonitor()); return;
-    case wire::Frame::DEMONITOR: check_monitor(f.getDemonitor()); return;
+    case wire::Frame::MONITOR:
+      check_monitor(f.getMonitor());
+      return;
+    case wire::Frame::DEMONITOR:
+      check_monitor(f.getDemonitor());
+      return;
     case wire::Frame::DOWN:
       read_pid(f.getDown().getFrom());
       read_pid(f.getDown().getTo());
@@ -166,12 +177,15 @@ void check(wire::Frame::Reader f) {
     case wire::Frame::PEERS:
       for (auto p : f.getPeers().getNodes()) check_name(p.getNode().getName());
       return;
-    case wire::Frame::HELLO: check_name(f.getHello().getNode().getName()); return;
+    case wire::Frame::HELLO:
+      check_name(f.getHello().getNode().getName());
+      return;
     case wire::Frame::CHALLENGE:
     case wire::Frame::CHALLENGE_REPLY:
     case wire::Frame::CHALLENGE_ACK:
     case wire::Frame::TICK:
-    case wire::Frame::FRAGMENT: return;
+    case wire::Frame::FRAGMENT:
+      return;
   }
   // A kind added by a newer node: not an error, the connection layer skips it.
 }

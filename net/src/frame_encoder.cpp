@@ -35,7 +35,8 @@ std::size_t FrameEncoder::append(capnp::MessageBuilder& message, std::vector<std
   p += kFrameHeaderBytes;
   std::memset(p, 0, table_words * sizeof(capnp::word));
   put_u32(p, std::uint32_t(segments.size() - 1));
-  for (std::size_t i = 0; i < segments.size(); ++i) put_u32(p + 4 * (i + 1), std::uint32_t(segments[i].size()));
+  for (std::size_t i = 0; i < segments.size(); ++i)
+    put_u32(p + 4 * (i + 1), std::uint32_t(segments[i].size()));
   p += table_words * sizeof(capnp::word);
   for (auto s : segments) {
     std::memcpy(p, s.begin(), s.size() * sizeof(capnp::word));

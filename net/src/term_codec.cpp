@@ -17,7 +17,9 @@ namespace {
 
 constexpr std::uint64_t kLocalIdMask = (1ull << (Pid::kSlotBits + Pid::kGenBits)) - 1;
 
-[[noreturn]] void fail(const std::string& what) { throw WireError("malformed term: " + what); }
+[[noreturn]] void fail(const std::string& what) {
+  throw WireError("malformed term: " + what);
+}
 
 capnp::Text::Reader atom_text(Atom a) {
   std::string_view s = a.text();  // the atom table keeps a NUL after every name
@@ -34,18 +36,33 @@ void write_word(wire::Term::Builder out, Word w, std::size_t depth) {
   if (depth > kMaxWireDepth)
     throw WireError("term nested deeper than " + std::to_string(kMaxWireDepth) + " levels");
   switch (detail::tag_of(w)) {
-    case detail::Tag::kSmallInt: out.setInt(detail::small_value(w)); return;
-    case detail::Tag::kAtom: out.setAtom(atom_text(detail::atom_of(w))); return;
-    case detail::Tag::kPid: write_pid(out.initPid(), detail::pid_of(w)); return;
-    case detail::Tag::kNil: out.initList(0); return;
-    case detail::Tag::kBoxed: break;
+    case detail::Tag::kSmallInt:
+      out.setInt(detail::small_value(w));
+      return;
+    case detail::Tag::kAtom:
+      out.setAtom(atom_text(detail::atom_of(w)));
+      return;
+    case detail::Tag::kPid:
+      write_pid(out.initPid(), detail::pid_of(w));
+      return;
+    case detail::Tag::kNil:
+      out.initList(0);
+      return;
+    case detail::Tag::kBoxed:
+      break;
   }
   const Word* box = detail::box_of(w);
   std::uint64_t n = detail::box_count(box);
   switch (detail::box_kind(box)) {
-    case Box::kInt: out.setInt(std::int64_t(box[1])); return;
-    case Box::kFloat: out.setFloat(std::bit_cast<double>(box[1])); return;
-    case Box::kRef: write_ref(out.initRef(), Ref{std::uint32_t(n), box[1]}); return;
+    case Box::kInt:
+      out.setInt(std::int64_t(box[1]));
+      return;
+    case Box::kFloat:
+      out.setFloat(std::bit_cast<double>(box[1]));
+      return;
+    case Box::kRef:
+      write_ref(out.initRef(), Ref{std::uint32_t(n), box[1]});
+      return;
     case Box::kBinary:
       out.setBinary(capnp::Data::Reader(reinterpret_cast<const kj::byte*>(box + 1), n));
       return;
@@ -68,16 +85,19 @@ void write_word(wire::Term::Builder out, Word w, std::size_t depth) {
 
 // First pass: the heap words the term needs, with the depth checked before recursing.
 std::size_t words_of(wire::Term::Reader in, std::size_t depth) {
-  if (depth > kMaxWireDepth) fail("nested deeper than " + std::to_string(kMaxWireDepth) + " levels");
+  if (depth > kMaxWireDepth)
+    fail("nested deeper than " + std::to_string(kMaxWireDepth) + " levels");
   switch (in.which()) {
     case wire::Term::ATOM:
-    case wire::Term::PID: return 0;
+    case wire::Term::PID:
+      return 0;
     case wire::Term::INT: {
       std::int64_t v = in.getInt();
       return v >= detail::kSmallMin && v <= detail::kSmallMax ? 0 : detail::kScalarBoxWords;
     }
     case wire::Term::FLOAT:
-    case wire::Term::REF: return detail::kScalarBoxWords;
+    case wire::Term::REF:
+      return detail::kScalarBoxWords;
     case wire::Term::BINARY: {
       std::size_t n = in.getBinary().size();
       return n ? detail::blob_words(n) : 0;
@@ -92,7 +112,8 @@ std::size_t words_of(wire::Term::Reader in, std::size_t depth) {
     case wire::Term::MAP: {
       auto entries = in.getMap();
       std::size_t total = entries.size() ? detail::map_words(entries.size()) : 0;
-      for (auto e : entries) total += words_of(e.getKey(), depth + 1) + words_of(e.getValue(), depth + 1);
+      for (auto e : entries)
+        total += words_of(e.getKey(), depth + 1) + words_of(e.getValue(), depth + 1);
       return total;
     }
   }
@@ -115,8 +136,10 @@ std::uint32_t read_node(wire::NodeId::Reader in) {
 // Second pass: writes into the heap sized by words_of.
 Word read_word(wire::Term::Reader in, detail::HeapWriter& out) {
   switch (in.which()) {
-    case wire::Term::ATOM: return detail::make_atom(read_atom(in.getAtom()));
-    case wire::Term::INT: return out.integer(in.getInt());
+    case wire::Term::ATOM:
+      return detail::make_atom(read_atom(in.getAtom()));
+    case wire::Term::INT:
+      return out.integer(in.getInt());
     case wire::Term::FLOAT: {
       double d = in.getFloat();
       if (!std::isfinite(d)) fail("float is not finite");
@@ -126,8 +149,10 @@ Word read_word(wire::Term::Reader in, detail::HeapWriter& out) {
       auto b = in.getBinary();
       return out.box_binary(b.begin(), b.size());
     }
-    case wire::Term::PID: return detail::make_pid(read_pid(in.getPid()));
-    case wire::Term::REF: return out.box_ref(read_ref(in.getRef()));
+    case wire::Term::PID:
+      return detail::make_pid(read_pid(in.getPid()));
+    case wire::Term::REF:
+      return out.box_ref(read_ref(in.getRef()));
     case wire::Term::TUPLE:
     case wire::Term::LIST: {
       bool tuple = in.which() == wire::Term::TUPLE;
@@ -171,7 +196,9 @@ void write_ref(wire::Ref::Builder out, Ref ref) {
   out.setId(ref.id);
 }
 
-void write_term(wire::Term::Builder out, const Term& t) { write_word(out, t.word(), 0); }
+void write_term(wire::Term::Builder out, const Term& t) {
+  write_word(out, t.word(), 0);
+}
 
 Pid read_pid(wire::Pid::Reader in) {
   std::uint64_t id = in.getId();
@@ -180,7 +207,9 @@ Pid read_pid(wire::Pid::Reader in) {
   return Pid::from_bits((node << (Pid::kSlotBits + Pid::kGenBits)) | id);
 }
 
-Ref read_ref(wire::Ref::Reader in) { return Ref{read_node(in.getNode()), in.getId()}; }
+Ref read_ref(wire::Ref::Reader in) {
+  return Ref{read_node(in.getNode()), in.getId()};
+}
 
 Term read_term(wire::Term::Reader in) {
   try {

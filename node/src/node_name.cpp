@@ -12,8 +12,12 @@ namespace {
                               " (expected name@host or name@host:port)");
 }
 
-bool name_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-'; }
-bool host_char(char c) { return name_char(c) || c == '.'; }
+bool name_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+}
+bool host_char(char c) {
+  return name_char(c) || c == '.';
+}
 
 }  // namespace
 
@@ -35,7 +39,8 @@ NodeName NodeName::parse(std::string_view text) {
     std::string_view port = rest.substr(colon + 1);
     unsigned v = 0;
     auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), v);
-    if (port.empty() || ec != std::errc() || end != port.data() + port.size() || v == 0 || v > 65535)
+    if (port.empty() || ec != std::errc() || end != port.data() + port.size() || v == 0 ||
+        v > 65535)
       bad(text, "port must be a number from 1 to 65535");
     n.port = std::uint16_t(v);
   }

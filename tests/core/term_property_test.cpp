@@ -3,8 +3,8 @@
 
 #include <algorithm>
 
-#include "ember/core/term_text.hpp"
 #include "../support/random_term.hpp"
+#include "ember/core/term_text.hpp"
 
 using namespace ember;
 
@@ -31,8 +31,8 @@ TEST_CASE("term order is a total order consistent with equality and hash") {
     REQUIRE(std::is_eq(a <=> a));
     for (const Term& b : terms) {
       auto ab = a <=> b, ba = b <=> a;
-      REQUIRE((ab < 0) == (ba > 0));          // antisymmetric
-      REQUIRE((ab == 0) == (a == b));         // consistent with equality
+      REQUIRE((ab < 0) == (ba > 0));   // antisymmetric
+      REQUIRE((ab == 0) == (a == b));  // consistent with equality
       if (a == b) REQUIRE(a.hash() == b.hash());
     }
   }
@@ -40,6 +40,7 @@ TEST_CASE("term order is a total order consistent with equality and hash") {
   std::sort(terms.begin(), terms.end());
   for (std::size_t i = 0; i + 1 < terms.size(); ++i) {
     REQUIRE(terms[i] <= terms[i + 1]);
-    for (std::size_t j = i + 1; j < std::min(terms.size(), i + 20); ++j) REQUIRE(terms[i] <= terms[j]);
+    for (std::size_t j = i + 1; j < std::min(terms.size(), i + 20); ++j)
+      REQUIRE(terms[i] <= terms[j]);
   }
 }

@@ -167,10 +167,12 @@ TEST_CASE("floats must be finite, as in Erlang") {
 
 TEST_CASE("Erlang term order across kinds") {
   // number < atom < reference < pid < tuple < map < list < binary
-  std::vector<Term> ascending{Term(-5), Term(1), Term(1.0), Term(1.5), Term("a"_a), Term("b"_a),
-                              Term(Ref{0, 1}), Term(Pid(0, 1, 0)), tuple(), tuple(1), tuple(0, 0),
-                              map({}), map({{1, 1}}), Term(), list(1), list(1, 2), list(2),
-                              Term(""), Term("a"), Term("ab"), Term("b")};
+  std::vector<Term> ascending{Term(-5),      Term(1),     Term(1.0),       Term(1.5),
+                              Term("a"_a),   Term("b"_a), Term(Ref{0, 1}), Term(Pid(0, 1, 0)),
+                              tuple(),       tuple(1),    tuple(0, 0),     map({}),
+                              map({{1, 1}}), Term(),      list(1),         list(1, 2),
+                              list(2),       Term(""),    Term("a"),       Term("ab"),
+                              Term("b")};
   for (std::size_t i = 0; i + 1 < ascending.size(); ++i) {
     INFO(print_term(ascending[i]) << " < " << print_term(ascending[i + 1]));
     CHECK(ascending[i] < ascending[i + 1]);

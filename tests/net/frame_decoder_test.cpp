@@ -27,7 +27,8 @@ void put_u32(std::vector<std::byte>& b, std::size_t at, std::uint32_t v) {
 TEST_CASE("frames split at every byte boundary come out whole and in order") {
   std::vector<std::byte> stream;
   FrameEncoder enc;
-  for (int i = 0; i < 50; ++i) enc.encode_send(stream, Pid(0, 1, 0), Pid(0, 2, 0), tuple("seq"_a, i));
+  for (int i = 0; i < 50; ++i)
+    enc.encode_send(stream, Pid(0, 1, 0), Pid(0, 2, 0), tuple("seq"_a, i));
   FrameDecoder dec;
   int expected = 0;
   for (std::byte b : stream) {

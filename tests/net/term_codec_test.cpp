@@ -2,12 +2,12 @@
 
 #include <capnp/message.h>
 
+#include "../support/random_term.hpp"
 #include "ember/core/node_table.hpp"
 #include "ember/core/term_text.hpp"
 #include "ember/net/frame_decoder.hpp"
 #include "ember/net/frame_encoder.hpp"
 #include "ember/net/term_codec.hpp"
-#include "../support/random_term.hpp"
 
 using namespace ember;
 using namespace ember::net;

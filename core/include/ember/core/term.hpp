@@ -66,8 +66,8 @@ class Term {
   Term(Ref r);
   Term(bool b) noexcept;
   template <std::integral I>
-    requires(!std::same_as<I, bool> && !std::same_as<I, char>)
-  Term(I v) : Term(from_int(static_cast<std::int64_t>(v))) {
+  requires(!std::same_as<I, bool> && !std::same_as<I, char>) Term(I v)
+      : Term(from_int(static_cast<std::int64_t>(v))) {
     if constexpr (std::is_unsigned_v<I> && sizeof(I) >= sizeof(std::int64_t)) {
       if (v > static_cast<I>(INT64_MAX)) throw std::out_of_range("integer above int64 range");
     }
@@ -78,7 +78,7 @@ class Term {
   Term(const std::string& text) : Term(std::string_view(text)) {}
   Term(Bytes bytes);
   template <class T>
-    requires requires(const T& v) { TermConvert<T>::from(v); }
+  requires requires(const T& v) { TermConvert<T>::from(v); }
   Term(const T& v) : Term(TermConvert<T>::from(v)) {}
 
   Term(const Term& o) noexcept : word_(o.word_), heap_(o.heap_) {
@@ -128,7 +128,7 @@ class Term {
   Term map_key(std::size_t i) const;
   Term map_value(std::size_t i) const;
   std::span<const std::byte> bytes() const;  // binary contents; empty for non-binaries
-  std::string_view text() const;              // binary contents viewed as text
+  std::string_view text() const;             // binary contents viewed as text
 
   Atom atom() const;
   std::int64_t integer() const;
@@ -176,7 +176,8 @@ class Term {
   Term(detail::Word w, detail::TermHeap* heap) noexcept : word_(w), heap_(heap) {}
   static Term from_int(std::int64_t v);
   bool boxed(detail::Box kind) const {
-    return detail::tag_of(word_) == detail::Tag::kBoxed && detail::box_kind(detail::box_of(word_)) == kind;
+    return detail::tag_of(word_) == detail::Tag::kBoxed &&
+           detail::box_kind(detail::box_of(word_)) == kind;
   }
   const detail::Word* elements() const;  // tuple/list element array, checked
   [[noreturn]] void bad(const char* expected) const;
@@ -253,8 +254,7 @@ struct Source<bool> {
   static Word write(bool b, HeapWriter&) { return make_atom(b ? atoms::true_() : atoms::false_()); }
 };
 template <std::integral I>
-  requires(!std::same_as<I, bool> && !std::same_as<I, char>)
-struct Source<I> {
+requires(!std::same_as<I, bool> && !std::same_as<I, char>) struct Source<I> {
   static std::size_t words(I v) {
     auto x = static_cast<std::int64_t>(v);
     return x >= kSmallMin && x <= kSmallMax ? 0 : kScalarBoxWords;
@@ -269,7 +269,9 @@ struct Source<double> {
 template <>
 struct Source<std::string_view> {
   static std::size_t words(std::string_view s) { return s.empty() ? 0 : blob_words(s.size()); }
-  static Word write(std::string_view s, HeapWriter& out) { return out.box_binary(s.data(), s.size()); }
+  static Word write(std::string_view s, HeapWriter& out) {
+    return out.box_binary(s.data(), s.size());
+  }
 };
 template <>
 struct Source<std::string> : Source<std::string_view> {};
@@ -280,7 +282,9 @@ struct Source<char[N]> : Source<std::string_view> {};
 template <>
 struct Source<Bytes> {
   static std::size_t words(Bytes b) { return b.data.empty() ? 0 : blob_words(b.data.size()); }
-  static Word write(Bytes b, HeapWriter& out) { return out.box_binary(b.data.data(), b.data.size()); }
+  static Word write(Bytes b, HeapWriter& out) {
+    return out.box_binary(b.data.data(), b.data.size());
+  }
 };
 
 template <class T>
@@ -347,7 +351,7 @@ struct Source<Compound<K, Ts...>> {
 
 // Records and optionals go through their Term form: one extra allocation each.
 template <class T>
-  requires Recordable<T>
+requires Recordable<T>
 struct Source<T> {
   static std::size_t words(const T& v) { return deep_words(Term(v).word()); }
   static Word write(const T& v, HeapWriter& out) { return deep_copy(Term(v).word(), out); }
@@ -431,8 +435,7 @@ struct TermConvert<bool> {
   }
 };
 template <std::integral I>
-  requires(!std::same_as<I, bool>)
-struct TermConvert<I> {
+requires(!std::same_as<I, bool>) struct TermConvert<I> {
   static bool accepts(const Term& t) {
     if (!t.is_integer()) return false;
     std::int64_t v = t.integer();
@@ -506,7 +509,9 @@ template <class T>
 struct TermConvert<std::optional<T>> {
   // nullopt <-> the atom `undefined`, as Erlang APIs spell "no value".
   static Term from(const std::optional<T>& v) { return v ? Term(*v) : Term(atoms::undefined()); }
-  static bool accepts(const Term& t) { return t.is(atoms::undefined()) || TermConvert<T>::accepts(t); }
+  static bool accepts(const Term& t) {
+    return t.is(atoms::undefined()) || TermConvert<T>::accepts(t);
+  }
   static std::optional<T> to(const Term& t) {
     if (t.is(atoms::undefined())) return std::nullopt;
     return TermConvert<T>::to(t);
@@ -515,7 +520,8 @@ struct TermConvert<std::optional<T>> {
 
 template <Recordable T>
 struct TermConvert<T> {
-  static constexpr std::size_t kFields = std::tuple_size_v<std::remove_cvref_t<decltype(Record<T>::fields)>>;
+  static constexpr std::size_t kFields =
+      std::tuple_size_v<std::remove_cvref_t<decltype(Record<T>::fields)>>;
   static Atom tag() {
     static const Atom a{std::string_view(Record<T>::name)};
     return a;
@@ -548,7 +554,8 @@ struct TermConvert<T> {
   template <std::size_t... I>
   static void read_fields(const Term& t, T& out, std::index_sequence<I...>) {
     ((out.*std::get<I>(Record<T>::fields) =
-          TermConvert<std::remove_cvref_t<decltype(out.*std::get<I>(Record<T>::fields))>>::to(t[I + 1])),
+          TermConvert<std::remove_cvref_t<decltype(out.*std::get<I>(Record<T>::fields))>>::to(
+              t[I + 1])),
      ...);
   }
 };

@@ -26,13 +26,27 @@ inline constexpr Word kNil = 4;
 inline constexpr std::int64_t kSmallMin = -(std::int64_t(1) << 60);
 inline constexpr std::int64_t kSmallMax = (std::int64_t(1) << 60) - 1;
 
-constexpr Tag tag_of(Word w) { return Tag(w & kTagMask); }
-constexpr Word make_small(std::int64_t v) { return (Word(v) << 3) | Word(Tag::kSmallInt); }
-constexpr std::int64_t small_value(Word w) { return std::int64_t(w) >> 3; }
-constexpr Word make_atom(Atom a) { return (Word(a.index()) << 3) | Word(Tag::kAtom); }
-constexpr Atom atom_of(Word w) { return Atom::from_index(std::uint32_t(w >> 3)); }
-constexpr Word make_pid(Pid p) { return (p.bits() << 3) | Word(Tag::kPid); }
-constexpr Pid pid_of(Word w) { return Pid::from_bits(w >> 3); }
+constexpr Tag tag_of(Word w) {
+  return Tag(w & kTagMask);
+}
+constexpr Word make_small(std::int64_t v) {
+  return (Word(v) << 3) | Word(Tag::kSmallInt);
+}
+constexpr std::int64_t small_value(Word w) {
+  return std::int64_t(w) >> 3;
+}
+constexpr Word make_atom(Atom a) {
+  return (Word(a.index()) << 3) | Word(Tag::kAtom);
+}
+constexpr Atom atom_of(Word w) {
+  return Atom::from_index(std::uint32_t(w >> 3));
+}
+constexpr Word make_pid(Pid p) {
+  return (p.bits() << 3) | Word(Tag::kPid);
+}
+constexpr Pid pid_of(Word w) {
+  return Pid::from_bits(w >> 3);
+}
 
 // A box starts with a header word: the kind in the low byte, a count above it
 // (tuple arity, list length, map pairs, binary bytes, ref node).
@@ -43,18 +57,36 @@ enum class Box : std::uint8_t { kTuple = 1, kList, kMap, kBinary, kFloat, kInt, 
 //   binary       ceil(n / 8) words of bytes
 //   float, int   one word (double bits / int64)
 //   ref          one word (id); the node index is the header count
-constexpr Word make_header(Box kind, std::uint64_t count) { return (count << 8) | Word(kind); }
-inline const Word* box_of(Word w) { return reinterpret_cast<const Word*>(w); }
-inline Box box_kind(const Word* box) { return Box(box[0] & 0xff); }
-inline std::uint64_t box_count(const Word* box) { return box[0] >> 8; }
-inline Word make_boxed(const Word* box) { return reinterpret_cast<Word>(box); }
+constexpr Word make_header(Box kind, std::uint64_t count) {
+  return (count << 8) | Word(kind);
+}
+inline const Word* box_of(Word w) {
+  return reinterpret_cast<const Word*>(w);
+}
+inline Box box_kind(const Word* box) {
+  return Box(box[0] & 0xff);
+}
+inline std::uint64_t box_count(const Word* box) {
+  return box[0] >> 8;
+}
+inline Word make_boxed(const Word* box) {
+  return reinterpret_cast<Word>(box);
+}
 
-constexpr std::size_t binary_words(std::size_t bytes) { return (bytes + 7) / 8; }
+constexpr std::size_t binary_words(std::size_t bytes) {
+  return (bytes + 7) / 8;
+}
 
 // Words a box of each kind takes, header included.
-constexpr std::size_t tuple_words(std::size_t n) { return 1 + n; }
-constexpr std::size_t map_words(std::size_t n) { return 1 + 2 * n; }
-constexpr std::size_t blob_words(std::size_t bytes) { return 1 + binary_words(bytes); }
+constexpr std::size_t tuple_words(std::size_t n) {
+  return 1 + n;
+}
+constexpr std::size_t map_words(std::size_t n) {
+  return 1 + 2 * n;
+}
+constexpr std::size_t blob_words(std::size_t bytes) {
+  return 1 + binary_words(bytes);
+}
 inline constexpr std::size_t kScalarBoxWords = 2;
 
 // Boxes that need no heap: {}, #{} and <<>> point at these immortal statics.
