@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "ember/core/pattern.hpp"
 #include "ember/core/term_text.hpp"
 
 namespace ember {
@@ -74,7 +75,8 @@ struct WritingSink {
 template <class Sink>
 class Parser {
  public:
-  Parser(std::string_view text, Sink& sink) : s_(text), sink_(sink) {}
+  Parser(std::string_view text, Sink& sink, bool pattern = false)
+      : s_(text), sink_(sink), pattern_(pattern) {}
 
   Word parse_all() {
     Word w = value(0);
@@ -122,8 +124,11 @@ class Parser {
     }
     if (c == '-' || c == '+' || std::isdigit(static_cast<unsigned char>(c))) return number();
     if (std::islower(static_cast<unsigned char>(c))) return bare_atom();
-    if (std::isupper(static_cast<unsigned char>(c)) || c == '_')
-      fail("a term (variables are not terms)");
+    if (std::isupper(static_cast<unsigned char>(c)) || c == '_') {
+      if (!pattern_) fail("a term (variables are not terms)");
+      while (!at_end() && word_char(s_[pos_])) ++pos_;  // a variable in a pattern: matches anything
+      return detail::make_atom(_);
+    }
     fail("a term");
   }
 
@@ -363,17 +368,22 @@ class Parser {
   std::string_view s_;
   std::size_t pos_ = 0;
   Sink& sink_;
+  bool pattern_;
 };
+
+Term parse(std::string_view text, bool pattern) {
+  CountingSink counter;
+  Parser<CountingSink>(text, counter, pattern).parse_all();
+  detail::HeapWriter out(counter.words);
+  WritingSink writer{out};
+  Word root = Parser<WritingSink>(text, writer, pattern).parse_all();
+  return Term::adopt(root, out.release());
+}
 
 }  // namespace
 
-Term parse_term(std::string_view text) {
-  CountingSink counter;
-  Parser<CountingSink>(text, counter).parse_all();
-  detail::HeapWriter out(counter.words);
-  WritingSink writer{out};
-  Word root = Parser<WritingSink>(text, writer).parse_all();
-  return Term::adopt(root, out.release());
-}
+Term parse_term(std::string_view text) { return parse(text, false); }
+
+Pattern parse_pattern(std::string_view text) { return Pattern(parse(text, true)); }
 
 }  // namespace ember

@@ -1,0 +1,115 @@
+// The control block of one process. Users see it only through Self and Runtime.
+#pragma once
+
+#include <atomic>
+#include <coroutine>
+#include <cstdint>
+#include <vector>
+
+#include "ember/core/detail/mailbox.hpp"
+#include "ember/core/detail/timer_wheel.hpp"
+#include "ember/core/proc.hpp"
+
+namespace ember {
+class Runtime;
+}
+
+namespace ember::detail {
+
+enum class ProcState : std::uint8_t {
+  kFree,             // slot unused
+  kWaiting,          // suspended in receive, in no run queue
+  kRunnable,         // in exactly one run queue
+  kRunning,          // a worker is running it
+  kRunningNotified,  // running, and a signal arrived meanwhile: do not go to waiting
+  kExiting,          // terminating; no longer scheduled
+};
+
+// A receive in progress: the awaiter registers how to test a message against its
+// clauses, so the worker can scan new messages without resuming the coroutine.
+struct PendingReceive {
+  bool (*match)(void* self, const Term& message, std::size_t& clause) = nullptr;
+  void* self = nullptr;
+  SignalLink* cursor = nullptr;  // last saved message already scanned
+  bool timed_out = false;
+  bool poll = false;  // after(0): give up as soon as the mailbox has been scanned
+  bool matched = false;
+  bool complete = false;  // decided (matched or timed out); the worker must not rescan
+  std::size_t clause = 0;
+  Term message;
+};
+
+struct MonitorEntry {
+  Ref ref;
+  Pid pid;  // the watched process (in `monitors`) or the watcher (in `monitored_by`)
+};
+
+struct Closure {
+  void* object = nullptr;
+  void (*destroy)(void*) = nullptr;
+};
+
+// Slots are type-stable: a Process object is never freed while its Runtime lives, only
+// recycled with a new generation, so a sender holding a stale pointer can still read it
+// and find out the process is gone.
+struct Process {
+  // --- shared between threads ---
+  std::atomic<std::uint64_t> pid_bits{0};  // current incarnation (0 when free)
+  std::atomic<std::uint32_t> senders{0};   // kClosed set once the process is exiting
+  std::atomic<ProcState> state{ProcState::kFree};
+  Mailbox inbox;
+  std::atomic<std::uint64_t> reductions{0};
+  std::atomic<std::uint32_t> queue_len{0};  // messages in inbox + saved
+  std::atomic<std::uint64_t> queue_bytes{0};  // heap bytes of those messages
+  // Guards what introspection reads from other threads: links, monitors, monitored_by,
+  // trap_exit. Taken by the owner only when it changes them (rare), never on send/receive.
+  std::atomic_flag meta_lock = ATOMIC_FLAG_INIT;
+  static constexpr std::uint32_t kClosed = 1u << 31;
+
+  // --- owned by the worker running the process ---
+  Runtime* runtime = nullptr;
+  Proc::Handle coro;
+  Closure closure;
+  SignalLink saved_head;             // messages taken from the inbox, oldest first
+  SignalLink* saved_tail = &saved_head;
+  std::uint64_t saved_seq = 0;
+  SignalLink* mark = nullptr;        // receive mark (the ref trick): messages after it
+  Ref mark_ref;
+  PendingReceive* pending = nullptr;
+  std::uint64_t receive_seq = 0;
+  TimerNode timer;
+  std::vector<Pid> links;
+  std::vector<MonitorEntry> monitors;
+  std::vector<MonitorEntry> monitored_by;
+  std::uint32_t budget_used = 0;  // reductions in the current run, for fairness
+  bool trap_exit = false;
+  bool yield_requested = false;
+  bool has_exit = false;
+  Term exit_reason;
+  struct ExitWaiter* waiter = nullptr;
+  Process* run_next = nullptr;  // run queue link
+  std::uint32_t slot = 0;
+  std::uint32_t generation = 0;  // of the current or last incarnation
+  std::size_t frame_bytes = 0;    // the coroutine frame's size, for info()
+
+  Pid pid() const { return Pid::from_bits(pid_bits.load(std::memory_order_relaxed)); }
+};
+
+// Holds a Process's meta_lock for a scope.
+class MetaLock {
+ public:
+  explicit MetaLock(Process& p) : p_(p) {
+    while (p_.meta_lock.test_and_set(std::memory_order_acquire)) p_.meta_lock.wait(true);
+  }
+  ~MetaLock() {
+    p_.meta_lock.clear(std::memory_order_release);
+    p_.meta_lock.notify_one();
+  }
+  MetaLock(const MetaLock&) = delete;
+  MetaLock& operator=(const MetaLock&) = delete;
+
+ private:
+  Process& p_;
+};
+
+}  // namespace ember::detail

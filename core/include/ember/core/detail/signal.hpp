@@ -1,0 +1,37 @@
+// One entry of a process inbox: a message or a signal, in the order it was sent.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "ember/core/pid.hpp"
+#include "ember/core/term.hpp"
+
+namespace ember::detail {
+
+enum class SignalKind : std::uint8_t {
+  kMessage,    // payload: the message
+  kLink,       // from wants a link
+  kUnlink,     // from drops its link
+  kExit,       // from exited (linked) or called exit(to, payload); flag: linked
+  kMonitor,    // from monitors the target under ref
+  kDemonitor,  // from drops the monitor ref
+  kTimeout,    // a receive timeout fired; ref.id: the receive it belongs to
+  kDown,       // a monitored process went down: ref, payload = reason
+};
+
+struct SignalLink {
+  std::atomic<SignalLink*> next{nullptr};
+};
+
+struct Signal : SignalLink {
+  SignalKind kind = SignalKind::kMessage;
+  bool linked = false;  // kExit: sent because of a link (vs exit/2)
+  Pid from;
+  Pid to;  // the exact incarnation addressed: a recycled slot drops stale entries
+  Ref ref;
+  Term payload;
+  std::uint64_t seq = 0;  // position in the saved queue, for the receive mark
+};
+
+}  // namespace ember::detail

@@ -1,0 +1,534 @@
+// Process lifecycle and signals: spawn, send, links, monitors, exits, names, info.
+#include <algorithm>
+#include <thread>
+
+#include "ember/core/errors.hpp"
+#include "runtime_impl.hpp"
+
+namespace ember {
+namespace detail {
+
+namespace {
+
+const Atom& kExitTag() {
+  static const Atom a("EXIT");
+  return a;
+}
+const Atom& kDownTag() {
+  static const Atom a("DOWN");
+  return a;
+}
+
+bool erase_pid(std::vector<Pid>& v, Pid pid) {
+  auto it = std::find(v.begin(), v.end(), pid);
+  if (it == v.end()) return false;
+  *it = v.back();
+  v.pop_back();
+  return true;
+}
+
+bool erase_ref(std::vector<MonitorEntry>& v, Ref ref, Pid* pid = nullptr) {
+  auto it = std::find_if(v.begin(), v.end(), [&](const MonitorEntry& e) { return e.ref == ref; });
+  if (it == v.end()) return false;
+  if (pid) *pid = it->pid;
+  *it = v.back();
+  v.pop_back();
+  return true;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+// Process table
+
+ProcessTable::ProcessTable(std::uint32_t capacity)
+    : capacity_(std::min<std::uint32_t>(capacity, Pid::kMaxSlot)),
+      chunks_(new std::atomic<Process*>[capacity_ / kChunk + 1]()) {}
+
+ProcessTable::~ProcessTable() {
+  for (std::uint32_t i = 0; i <= capacity_ / kChunk; ++i) delete[] chunks_[i].load();
+}
+
+Process* ProcessTable::allocate() {
+  std::lock_guard lock(free_mutex_);
+  if (!free_.empty()) {
+    Process* p = free_.back();
+    free_.pop_back();
+    return p;
+  }
+  std::uint32_t index = used_.load(std::memory_order_relaxed);
+  // Slot 0 stays unused so that no live pid is ever all zero bits.
+  if (index == 0) index = 1;
+  if (index >= capacity_) return nullptr;
+  if (!chunks_[index / kChunk].load(std::memory_order_relaxed))
+    chunks_[index / kChunk].store(new Process[kChunk], std::memory_order_release);
+  Process* p = slot_unchecked(index);
+  p->slot = index;
+  used_.store(index + 1, std::memory_order_release);
+  return p;
+}
+
+void ProcessTable::release(Process* p) {
+  std::lock_guard lock(free_mutex_);
+  free_.push_back(p);
+}
+
+Process* ProcessTable::slot(std::uint32_t index) const {
+  if (index >= used_.load(std::memory_order_acquire)) return nullptr;
+  return slot_unchecked(index);
+}
+
+Process* ProcessTable::slot_unchecked(std::uint32_t index) const {
+  Process* chunk = chunks_[index / kChunk].load(std::memory_order_acquire);
+  return chunk ? &chunk[index % kChunk] : nullptr;
+}
+
+// ---------------------------------------------------------------------------------------
+// Spawning and ending
+
+Process* RuntimeImpl::allocate() {
+  Process* p = table_.allocate();
+  if (!p) throw ErlangError(Atom("system_limit"));
+  p->generation = (p->generation + 1) & Pid::kMaxGen;
+  if (p->generation == 0) p->generation = 1;
+  p->runtime = &rt_;
+  p->pid_bits.store(Pid(node_, p->slot, p->generation).bits(), std::memory_order_release);
+  // Clear only the closed bit: a stale sender may still be between its add and its sub.
+  p->senders.fetch_and(~Process::kClosed, std::memory_order_acq_rel);
+  return p;
+}
+
+void RuntimeImpl::start(Process* p, Proc::Handle coro, Closure closure, const SpawnOptions& o) {
+  p->coro = coro;
+  p->closure = closure;
+  p->frame_bytes = coro.promise().frame_bytes;
+  if (o.link_to) {
+    p->links.push_back(o.link_to->pid());
+    MetaLock lock(*o.link_to);
+    o.link_to->links.push_back(p->pid());
+  }
+  if (o.monitor_by) {
+    p->monitored_by.push_back({o.monitor_ref, o.monitor_by->pid()});
+    MetaLock lock(*o.monitor_by);
+    o.monitor_by->monitors.push_back({o.monitor_ref, p->pid()});
+  }
+  live_.fetch_add(1, std::memory_order_acq_rel);
+  p->state.store(ProcState::kRunnable, std::memory_order_release);
+  enqueue(p);
+}
+
+Process* RuntimeImpl::live(Pid pid) const {
+  if (pid.node() != node_) return nullptr;
+  Process* p = table_.slot(pid.slot());
+  if (!p || p->pid_bits.load(std::memory_order_acquire) != pid.bits()) return nullptr;
+  if (p->senders.load(std::memory_order_acquire) & Process::kClosed) return nullptr;
+  return p;
+}
+
+void RuntimeImpl::terminate(Process* p) {
+  Pid self = p->pid();
+  Term reason = p->exit_reason;
+  if (p->coro) p->coro.destroy();
+  p->coro = {};
+  if (p->closure.destroy) p->closure.destroy(p->closure.object);
+  p->closure = {};
+  cancel_timeout(p);
+
+  // Close the inbox, then wait out senders already past the check: after this no new
+  // signal can arrive, so the final drain below sees everything.
+  p->senders.fetch_or(Process::kClosed, std::memory_order_acq_rel);
+  while ((p->senders.load(std::memory_order_acquire) & ~Process::kClosed) != 0) std::this_thread::yield();
+  p->state.store(ProcState::kExiting, std::memory_order_release);
+
+  while (Signal* s = p->inbox.pop()) {
+    if (s->to == self) {
+      // A link or monitor that raced with the exit still hears the real reason.
+      if (s->kind == SignalKind::kLink && std::find(p->links.begin(), p->links.end(), s->from) == p->links.end())
+        p->links.push_back(s->from);
+      else if (s->kind == SignalKind::kUnlink)
+        erase_pid(p->links, s->from);
+      else if (s->kind == SignalKind::kMonitor)
+        p->monitored_by.push_back({s->ref, s->from});
+      else if (s->kind == SignalKind::kDemonitor)
+        erase_ref(p->monitored_by, s->ref);
+    }
+    delete s;
+  }
+  for (SignalLink* n = p->saved_head.next.load(std::memory_order_relaxed); n;) {
+    SignalLink* next = n->next.load(std::memory_order_relaxed);
+    delete static_cast<Signal*>(n);
+    n = next;
+  }
+  p->saved_head.next.store(nullptr, std::memory_order_relaxed);
+  p->saved_tail = &p->saved_head;
+  p->mark = nullptr;
+  p->pending = nullptr;
+  p->queue_len.store(0, std::memory_order_relaxed);
+  p->queue_bytes.store(0, std::memory_order_relaxed);
+
+  if (auto name = name_of(self)) unregister_name(*name);
+
+  std::vector<Pid> links;
+  std::vector<MonitorEntry> monitors, monitored_by;
+  {
+    MetaLock lock(*p);
+    links.swap(p->links);
+    monitors.swap(p->monitors);
+    monitored_by.swap(p->monitored_by);
+    p->trap_exit = false;
+  }
+  for (Pid l : links) send_exit(self, l, reason, true);
+  for (const MonitorEntry& m : monitored_by) {
+    Signal* s = make_signal(SignalKind::kDown, self, m.pid);
+    s->ref = m.ref;
+    s->payload = reason;
+    deliver(s);
+  }
+  for (const MonitorEntry& m : monitors) {
+    Signal* s = make_signal(SignalKind::kDemonitor, self, m.pid);
+    s->ref = m.ref;
+    deliver(s);
+  }
+
+  ExitWaiter* waiter = p->waiter;
+  p->waiter = nullptr;
+  p->has_exit = false;
+  p->exit_reason = Term();
+  p->yield_requested = false;
+  p->budget_used = 0;
+  p->reductions.store(0, std::memory_order_relaxed);
+  p->pid_bits.store(0, std::memory_order_release);
+  p->state.store(ProcState::kFree, std::memory_order_release);
+  table_.release(p);
+
+  if (waiter) {
+    std::lock_guard lock(waiter->mutex);
+    waiter->reason = reason;
+    waiter->done = true;
+    waiter->cv.notify_all();
+  }
+  if (live_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    std::lock_guard lock(live_mutex_);
+    live_cv_.notify_all();
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Signals
+
+Signal* RuntimeImpl::make_signal(SignalKind kind, Pid from, Pid to) {
+  Signal* s = new Signal;
+  s->kind = kind;
+  s->from = from;
+  s->to = to;
+  return s;
+}
+
+void RuntimeImpl::deliver(Signal* s) {
+  Process* p = s->to.node() == node_ ? table_.slot(s->to.slot()) : nullptr;
+  if (!p) return bounce(s);
+  std::uint32_t before = p->senders.fetch_add(1, std::memory_order_acq_rel);
+  if ((before & Process::kClosed) || p->pid_bits.load(std::memory_order_acquire) != s->to.bits()) {
+    p->senders.fetch_sub(1, std::memory_order_release);
+    return bounce(s);
+  }
+  if (s->kind == SignalKind::kMessage) {
+    p->queue_len.fetch_add(1, std::memory_order_relaxed);
+    p->queue_bytes.fetch_add(s->payload.heap_bytes(), std::memory_order_relaxed);
+  }
+  p->inbox.push(s);
+  wake(p);
+  p->senders.fetch_sub(1, std::memory_order_release);
+}
+
+// The target is gone: a link or monitor learns it at once (noproc); the rest is dropped.
+void RuntimeImpl::bounce(Signal* s) {
+  static const Atom noproc("noproc");
+  if (s->kind == SignalKind::kLink) {
+    send_exit(s->to, s->from, noproc, true);
+  } else if (s->kind == SignalKind::kMonitor) {
+    Signal* down = make_signal(SignalKind::kDown, s->to, s->from);
+    down->ref = s->ref;
+    down->payload = noproc;
+    deliver(down);
+  }
+  delete s;
+}
+
+void RuntimeImpl::send(Pid from, Pid to, Term message) {
+  Signal* s = make_signal(SignalKind::kMessage, from, to);
+  s->payload = std::move(message);
+  deliver(s);
+}
+
+void RuntimeImpl::send_exit(Pid from, Pid to, Term reason, bool linked) {
+  Signal* s = make_signal(SignalKind::kExit, from, to);
+  s->payload = std::move(reason);
+  s->linked = linked;
+  deliver(s);
+}
+
+void RuntimeImpl::append_saved(Process* p, Signal* s) {
+  s->kind = SignalKind::kMessage;
+  s->seq = ++p->saved_seq;
+  s->next.store(nullptr, std::memory_order_relaxed);
+  p->saved_tail->next.store(s, std::memory_order_relaxed);
+  p->saved_tail = s;
+}
+
+// Erlang's rules for an exit signal arriving at a live process.
+void RuntimeImpl::handle_exit_signal(Process* p, Signal* s) {
+  static const Atom kill("kill"), killed("killed");
+  if (s->linked) {
+    MetaLock lock(*p);
+    if (!erase_pid(p->links, s->from)) {  // unlinked meanwhile: the signal is void
+      delete s;
+      return;
+    }
+  }
+  const Term& reason = s->payload;
+  if (!s->linked && reason.is(kill)) {
+    p->has_exit = true;
+    p->exit_reason = killed;
+  } else if (p->trap_exit) {
+    s->payload = tuple(kExitTag(), s->from, reason);
+    p->queue_len.fetch_add(1, std::memory_order_relaxed);
+    append_saved(p, s);
+    return;
+  } else if (reason.is(atoms::normal())) {
+    if (!s->linked && s->from == p->pid()) {
+      p->has_exit = true;
+      p->exit_reason = reason;
+    }
+  } else {
+    p->has_exit = true;
+    p->exit_reason = reason;
+  }
+  delete s;
+}
+
+void RuntimeImpl::drain(Process* p) {
+  Pid self = p->pid();
+  while (!p->has_exit) {
+    Signal* s = p->inbox.pop();
+    if (!s) return;
+    if (s->to != self) {  // addressed to an earlier incarnation of this slot
+      delete s;
+      continue;
+    }
+    switch (s->kind) {
+      case SignalKind::kMessage: append_saved(p, s); continue;
+      case SignalKind::kExit: handle_exit_signal(p, s); continue;
+      case SignalKind::kLink: {
+        MetaLock lock(*p);
+        if (std::find(p->links.begin(), p->links.end(), s->from) == p->links.end())
+          p->links.push_back(s->from);
+        break;
+      }
+      case SignalKind::kUnlink: {
+        MetaLock lock(*p);
+        erase_pid(p->links, s->from);
+        break;
+      }
+      case SignalKind::kMonitor: {
+        MetaLock lock(*p);
+        p->monitored_by.push_back({s->ref, s->from});
+        break;
+      }
+      case SignalKind::kDemonitor: {
+        MetaLock lock(*p);
+        erase_ref(p->monitored_by, s->ref);
+        break;
+      }
+      case SignalKind::kDown: {
+        bool active;
+        {
+          MetaLock lock(*p);
+          active = erase_ref(p->monitors, s->ref);
+        }
+        if (active) {  // a demonitored ref's DOWN never shows up
+          static const Atom process("process");
+          s->payload = tuple(kDownTag(), s->ref, process, s->from, s->payload);
+          p->queue_len.fetch_add(1, std::memory_order_relaxed);
+          append_saved(p, s);
+          continue;
+        }
+        break;
+      }
+      case SignalKind::kTimeout:
+        if (p->pending && s->seq == p->receive_seq) p->pending->timed_out = true;
+        break;
+    }
+    delete s;
+  }
+}
+
+bool RuntimeImpl::scan(Process* p, PendingReceive& pending) {
+  SignalLink* prev = pending.cursor;
+  for (SignalLink* n = prev->next.load(std::memory_order_relaxed); n;
+       prev = n, n = n->next.load(std::memory_order_relaxed)) {
+    auto* s = static_cast<Signal*>(n);
+    std::size_t clause = 0;
+    if (!pending.match(pending.self, s->payload, clause)) continue;
+    SignalLink* next = n->next.load(std::memory_order_relaxed);
+    prev->next.store(next, std::memory_order_relaxed);
+    if (p->saved_tail == n) p->saved_tail = prev;
+    if (p->mark == n) p->mark = prev;
+    pending.cursor = prev;
+    pending.clause = clause;
+    pending.matched = true;
+    p->queue_len.fetch_sub(1, std::memory_order_relaxed);
+    p->queue_bytes.fetch_sub(s->payload.heap_bytes(), std::memory_order_relaxed);
+    pending.message = std::move(s->payload);
+    delete s;
+    return true;
+  }
+  pending.cursor = prev;
+  return false;
+}
+
+// ---------------------------------------------------------------------------------------
+// Registry
+
+void RuntimeImpl::register_name(Atom name, Pid pid) {
+  static const Atom badarg("badarg"), undefined("undefined");
+  std::unique_lock lock(registry_mutex_);
+  if (name == undefined || names_.count(name.index()) || name_of_.count(pid.bits()) || !live(pid))
+    throw ErlangError(badarg);
+  names_.emplace(name.index(), pid);
+  name_of_.emplace(pid.bits(), name);
+}
+
+bool RuntimeImpl::unregister_name(Atom name) {
+  std::unique_lock lock(registry_mutex_);
+  auto it = names_.find(name.index());
+  if (it == names_.end()) return false;
+  name_of_.erase(it->second.bits());
+  names_.erase(it);
+  return true;
+}
+
+std::optional<Pid> RuntimeImpl::whereis(Atom name) const {
+  std::shared_lock lock(registry_mutex_);
+  auto it = names_.find(name.index());
+  if (it == names_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<Atom> RuntimeImpl::name_of(Pid pid) const {
+  std::shared_lock lock(registry_mutex_);
+  auto it = name_of_.find(pid.bits());
+  if (it == name_of_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<Atom> RuntimeImpl::registered() const {
+  std::shared_lock lock(registry_mutex_);
+  std::vector<Atom> out;
+  for (const auto& [index, pid] : names_) out.push_back(Atom::from_index(index));
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// Introspection
+
+std::optional<ProcessInfo> RuntimeImpl::info(Pid pid) const {
+  Process* p = live(pid);
+  if (!p) return std::nullopt;
+  ProcessInfo info{};
+  switch (p->state.load(std::memory_order_acquire)) {
+    case ProcState::kWaiting: info.status = ProcessStatus::kWaiting; break;
+    case ProcState::kRunnable: info.status = ProcessStatus::kRunnable; break;
+    case ProcState::kExiting:
+    case ProcState::kFree: info.status = ProcessStatus::kExiting; break;
+    default: info.status = ProcessStatus::kRunning; break;
+  }
+  info.message_queue_len = p->queue_len.load(std::memory_order_relaxed);
+  info.reductions = p->reductions.load(std::memory_order_relaxed);
+  info.registered_name = name_of(pid);
+  std::size_t vectors;
+  {
+    MetaLock lock(*p);
+    info.links = p->links;
+    for (const auto& m : p->monitors) info.monitors.push_back(m.ref);
+    for (const auto& m : p->monitored_by) info.monitored_by.push_back(m.pid);
+    info.trap_exit = p->trap_exit;
+    vectors = p->links.capacity() * sizeof(Pid) +
+              (p->monitors.capacity() + p->monitored_by.capacity()) * sizeof(MonitorEntry);
+  }
+  info.memory = sizeof(Process) + p->frame_bytes + vectors +
+                p->queue_len.load(std::memory_order_relaxed) * sizeof(Signal) +
+                p->queue_bytes.load(std::memory_order_relaxed);
+  // A process that exited between the lookup and now is reported as gone.
+  if (p->pid_bits.load(std::memory_order_acquire) != pid.bits()) return std::nullopt;
+  return info;
+}
+
+std::vector<Pid> RuntimeImpl::processes() const {
+  std::vector<Pid> out;
+  for (std::uint32_t i = 1; i < table_.used(); ++i) {
+    Process* p = table_.slot(i);
+    std::uint64_t bits = p ? p->pid_bits.load(std::memory_order_acquire) : 0;
+    if (bits) out.push_back(Pid::from_bits(bits));
+  }
+  return out;
+}
+
+RuntimeStats RuntimeImpl::stats() const {
+  RuntimeStats s{};
+  s.processes = live_count();
+  for (const auto& w : workers_) s.run_queue_lengths.push_back(w->queue.length.load(std::memory_order_relaxed));
+  s.run_queue_lengths.push_back(injection_.length.load(std::memory_order_relaxed));
+  s.memory = std::size_t(table_.used()) * sizeof(Process);
+  return s;
+}
+
+}  // namespace detail
+
+// ---------------------------------------------------------------------------------------
+// Runtime: the public face
+
+Runtime::Runtime(RuntimeConfig config) : impl_(std::make_unique<detail::RuntimeImpl>(*this, config)) {}
+Runtime::~Runtime() { stop(); }
+
+void Runtime::stop() { impl_->stop(); }
+void Runtime::send(Pid to, Term message) { impl_->send(Pid(), to, std::move(message)); }
+void Runtime::send(Atom name, Term message) {
+  auto pid = whereis(name);
+  if (!pid) throw ErlangError(Atom("badarg"));
+  send(*pid, std::move(message));
+}
+void Runtime::exit(Pid pid, Term reason) { impl_->send_exit(Pid(), pid, std::move(reason), false); }
+void Runtime::register_name(Atom name, Pid pid) { impl_->register_name(name, pid); }
+bool Runtime::unregister_name(Atom name) { return impl_->unregister_name(name); }
+std::optional<Pid> Runtime::whereis(Atom name) const { return impl_->whereis(name); }
+std::vector<Atom> Runtime::registered() const { return impl_->registered(); }
+bool Runtime::alive(Pid pid) const { return impl_->live(pid) != nullptr; }
+std::optional<ProcessInfo> Runtime::info(Pid pid) const { return impl_->info(pid); }
+std::vector<Pid> Runtime::processes() const { return impl_->processes(); }
+RuntimeStats Runtime::stats() const { return impl_->stats(); }
+std::size_t Runtime::process_count() const { return impl_->live_count(); }
+Ref Runtime::make_ref() { return impl_->make_ref(); }
+std::uint32_t Runtime::node() const { return impl_->node(); }
+
+namespace detail {
+
+Process* allocate_process(Runtime& rt) { return rt.impl().allocate(); }
+
+void start_process(Runtime& rt, Process* p, Proc::Handle coro, Closure closure, const SpawnOptions& options) {
+  rt.impl().start(p, coro, closure, options);
+}
+
+Term run_and_wait(Runtime& rt, Process* p, Proc::Handle coro, Closure closure) {
+  ExitWaiter waiter;
+  p->waiter = &waiter;
+  rt.impl().start(p, coro, closure, {});
+  std::unique_lock lock(waiter.mutex);
+  waiter.cv.wait(lock, [&] { return waiter.done; });
+  return waiter.reason;
+}
+
+Self make_self(Runtime& rt, Process* p) { return Self(&rt, p); }
+
+}  // namespace detail
+}  // namespace ember

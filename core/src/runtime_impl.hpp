@@ -1,0 +1,164 @@
+// The runtime's internals: process table, scheduler, timers, registry. Private to core/src.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "ember/core/detail/process.hpp"
+#include "ember/core/detail/timer_wheel.hpp"
+#include "ember/core/runtime.hpp"
+
+namespace ember::detail {
+
+// Type-stable slots in fixed chunks: a lookup is two loads and never takes a lock.
+class ProcessTable {
+ public:
+  static constexpr std::uint32_t kChunk = 4096;
+
+  explicit ProcessTable(std::uint32_t capacity);
+  ~ProcessTable();
+
+  // A free slot with a fresh generation, or null when the table is full.
+  Process* allocate();
+  void release(Process* p);
+  // The slot a pid names, whether or not that incarnation still lives; null if the slot
+  // was never used.
+  Process* slot(std::uint32_t index) const;
+  std::uint32_t used() const { return used_.load(std::memory_order_acquire); }
+
+ private:
+  Process* slot_unchecked(std::uint32_t index) const;
+
+  std::uint32_t capacity_;
+  std::unique_ptr<std::atomic<Process*>[]> chunks_;
+  std::atomic<std::uint32_t> used_{0};  // slots ever handed out
+  std::mutex free_mutex_;
+  std::vector<Process*> free_;
+};
+
+// A FIFO of runnable processes linked through Process::run_next.
+struct RunQueue {
+  std::mutex mutex;
+  Process* head = nullptr;
+  Process* tail = nullptr;
+  std::atomic<std::size_t> length{0};
+
+  void push(Process* p);
+  Process* pop();
+};
+
+struct Worker {
+  std::uint32_t index = 0;
+  RunQueue queue;
+  Process* next = nullptr;  // woken by the process running here: runs next, on this worker
+  std::uint32_t next_streak = 0;
+  std::thread thread;
+};
+
+struct ExitWaiter {
+  std::mutex mutex;
+  std::condition_variable cv;
+  bool done = false;
+  Term reason;
+};
+
+class RuntimeImpl {
+ public:
+  RuntimeImpl(Runtime& rt, RuntimeConfig config);
+  ~RuntimeImpl();
+
+  void stop();
+
+  // --- processes ---
+  Process* allocate();
+  void start(Process* p, Proc::Handle coro, Closure closure, const SpawnOptions& options);
+  Process* live(Pid pid) const;  // the process if that incarnation is alive (a hint)
+
+  // --- signals ---
+  Signal* make_signal(SignalKind kind, Pid from, Pid to);
+  void deliver(Signal* s);
+  void send(Pid from, Pid to, Term message);
+  void send_exit(Pid from, Pid to, Term reason, bool linked);
+
+  // --- receive (called on the process's worker) ---
+  void drain(Process* p);
+  bool scan(Process* p, PendingReceive& pending);
+  void arm_timeout(Process* p, std::uint64_t ms);
+  void cancel_timeout(Process* p);
+
+  // --- scheduler ---
+  void enqueue(Process* p);
+  void wake(Process* p);
+
+  // --- timers ---
+  std::uint64_t send_after(std::uint64_t ms, Pid to, Term message);
+  bool cancel_timer(std::uint64_t id);
+
+  Ref make_ref() { return Ref{node_, next_ref_.fetch_add(1, std::memory_order_relaxed)}; }
+  std::uint32_t node() const { return node_; }
+
+  // --- registry ---
+  void register_name(Atom name, Pid pid);
+  bool unregister_name(Atom name);
+  std::optional<Pid> whereis(Atom name) const;
+  std::optional<Atom> name_of(Pid pid) const;
+  std::vector<Atom> registered() const;
+
+  std::optional<ProcessInfo> info(Pid pid) const;
+  std::vector<Pid> processes() const;
+  RuntimeStats stats() const;
+  std::size_t live_count() const { return live_.load(std::memory_order_acquire); }
+
+ private:
+  void worker_loop(Worker* w);
+  Process* find_work(Worker* w);
+  void park(Worker* w);
+  void run(Worker* w, Process* p);
+  bool try_complete(Process* p);
+  void terminate(Process* p);
+  void handle_exit_signal(Process* p, Signal* s);
+  void append_saved(Process* p, Signal* s);
+  void bounce(Signal* s);
+  void timer_loop();
+  std::uint64_t now_ms() const;
+
+  Runtime& rt_;
+  RuntimeConfig config_;
+  std::uint32_t node_;
+  ProcessTable table_;
+  std::atomic<std::size_t> live_{0};
+  std::atomic<std::uint64_t> next_ref_{1};
+
+  std::vector<std::unique_ptr<Worker>> workers_;
+  RunQueue injection_;
+  std::mutex park_mutex_;
+  std::condition_variable park_cv_;
+  std::atomic<std::uint64_t> work_epoch_{0};
+  std::atomic<int> idle_{0};
+  std::atomic<bool> workers_stop_{false};
+
+  std::mutex live_mutex_;
+  std::condition_variable live_cv_;
+  bool stopped_ = false;
+
+  mutable std::shared_mutex registry_mutex_;
+  std::unordered_map<std::uint32_t, Pid> names_;
+  std::unordered_map<std::uint64_t, Atom> name_of_;
+
+  std::mutex timer_mutex_;
+  std::condition_variable timer_cv_;
+  TimerWheel wheel_;
+  std::unordered_map<std::uint64_t, TimerNode*> send_timers_;
+  std::uint64_t next_timer_id_ = 1;
+  bool timer_stop_ = false;
+  std::chrono::steady_clock::time_point epoch_;
+  std::thread timer_thread_;
+};
+
+}  // namespace ember::detail

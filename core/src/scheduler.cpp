@@ -1,0 +1,322 @@
+// The scheduler: workers, run queues, parking, the run loop of one process, timers.
+#include <chrono>
+
+#include "ember/core/errors.hpp"
+#include "runtime_impl.hpp"
+
+namespace ember::detail {
+
+namespace {
+
+// Reductions a process may use in one run before it goes to the back of the queue.
+constexpr std::uint32_t kBudget = 2000;
+// Consecutive hand-offs through a worker's `next` slot before its queue gets a turn, so
+// a ping-pong pair cannot starve the rest.
+constexpr std::uint32_t kNextStreak = 64;
+constexpr int kSpinRounds = 200;
+
+thread_local Worker* tl_worker = nullptr;
+thread_local RuntimeImpl* tl_runtime = nullptr;
+
+Term reason_of(Proc::promise_type& promise) {
+  if (!promise.exception) return atoms::normal();
+  try {
+    std::rethrow_exception(promise.exception);
+  } catch (const ProcessExit& e) {
+    return e.reason;
+  } catch (const ErlangError& e) {
+    return e.reason();
+  } catch (const std::exception& e) {
+    return tuple(Atom("exception"), std::string_view(e.what()));
+  } catch (...) {
+    return tuple(Atom("exception"), "unknown exception");
+  }
+}
+
+}  // namespace
+
+void RunQueue::push(Process* p) {
+  p->run_next = nullptr;
+  std::lock_guard lock(mutex);
+  if (tail)
+    tail->run_next = p;
+  else
+    head = p;
+  tail = p;
+  length.fetch_add(1, std::memory_order_relaxed);
+}
+
+Process* RunQueue::pop() {
+  if (length.load(std::memory_order_relaxed) == 0) return nullptr;
+  std::lock_guard lock(mutex);
+  Process* p = head;
+  if (!p) return nullptr;
+  head = p->run_next;
+  if (!head) tail = nullptr;
+  length.fetch_sub(1, std::memory_order_relaxed);
+  return p;
+}
+
+RuntimeImpl::RuntimeImpl(Runtime& rt, RuntimeConfig config)
+    : rt_(rt),
+      config_(config),
+      node_(config.node),
+      table_(config.max_processes),
+      wheel_(0),
+      epoch_(std::chrono::steady_clock::now()) {
+  unsigned n = config.workers ? config.workers : std::max(1u, std::thread::hardware_concurrency());
+  for (unsigned i = 0; i < n; ++i) {
+    workers_.push_back(std::make_unique<Worker>());
+    workers_.back()->index = i;
+  }
+  for (auto& w : workers_) w->thread = std::thread([this, w = w.get()] { worker_loop(w); });
+  timer_thread_ = std::thread([this] { timer_loop(); });
+}
+
+RuntimeImpl::~RuntimeImpl() { stop(); }
+
+void RuntimeImpl::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  // Kill until nothing lives: a dying supervisor may still spawn on its way out.
+  static const Atom kill("kill");
+  while (live_count() > 0) {
+    for (Pid pid : processes()) send_exit(Pid(), pid, kill, false);
+    std::unique_lock lock(live_mutex_);
+    live_cv_.wait_for(lock, std::chrono::milliseconds(20), [&] { return live_count() == 0; });
+  }
+  workers_stop_.store(true, std::memory_order_seq_cst);
+  {
+    std::lock_guard lock(park_mutex_);
+    park_cv_.notify_all();
+  }
+  for (auto& w : workers_) w->thread.join();
+  {
+    std::lock_guard lock(timer_mutex_);
+    timer_stop_ = true;
+    timer_cv_.notify_all();
+  }
+  timer_thread_.join();
+  for (auto& [id, node] : send_timers_) delete node;
+  send_timers_.clear();
+}
+
+// ---------------------------------------------------------------------------------------
+// Waking and queueing
+
+void RuntimeImpl::wake(Process* p) {
+  ProcState s = p->state.load(std::memory_order_acquire);
+  for (;;) {
+    if (s == ProcState::kWaiting) {
+      if (p->state.compare_exchange_weak(s, ProcState::kRunnable, std::memory_order_acq_rel)) {
+        enqueue(p);
+        return;
+      }
+    } else if (s == ProcState::kRunning) {
+      if (p->state.compare_exchange_weak(s, ProcState::kRunningNotified, std::memory_order_acq_rel)) return;
+    } else {
+      return;  // already queued, already notified, or exiting
+    }
+  }
+}
+
+void RuntimeImpl::enqueue(Process* p) {
+  Worker* w = tl_runtime == this ? tl_worker : nullptr;
+  if (w) {
+    // Woken by the process running here: it runs next, here, keeping pairs on one core.
+    if (w->next) w->queue.push(w->next);
+    w->next = p;
+  } else {
+    injection_.push(p);
+  }
+  work_epoch_.fetch_add(1, std::memory_order_seq_cst);
+  if (idle_.load(std::memory_order_seq_cst) > 0) {
+    std::lock_guard lock(park_mutex_);
+    park_cv_.notify_one();
+  }
+}
+
+Process* RuntimeImpl::find_work(Worker* w) {
+  if (w->next && w->next_streak < kNextStreak) {
+    ++w->next_streak;
+    return std::exchange(w->next, nullptr);
+  }
+  w->next_streak = 0;
+  if (w->next) w->queue.push(std::exchange(w->next, nullptr));
+  if (Process* p = w->queue.pop()) return p;
+  if (Process* p = injection_.pop()) return p;
+  for (std::size_t i = 1; i < workers_.size(); ++i) {
+    Worker* victim = workers_[(w->index + i) % workers_.size()].get();
+    if (Process* p = victim->queue.pop()) return p;
+  }
+  return nullptr;
+}
+
+void RuntimeImpl::park(Worker* w) {
+  // Spin briefly: waking a parked vCPU here costs 15-20 us, a spinning one 0.1 us.
+  for (int i = 0; i < kSpinRounds; ++i) {
+    if (injection_.length.load(std::memory_order_relaxed) || w->queue.length.load(std::memory_order_relaxed))
+      return;
+    std::this_thread::yield();
+  }
+  std::uint64_t seen = work_epoch_.load(std::memory_order_seq_cst);
+  if (Process* p = find_work(w)) {  // put it back where this worker will look first
+    w->next = p;
+    return;
+  }
+  std::unique_lock lock(park_mutex_);
+  idle_.fetch_add(1, std::memory_order_seq_cst);
+  park_cv_.wait(lock, [&] {
+    return work_epoch_.load(std::memory_order_seq_cst) != seen || workers_stop_.load(std::memory_order_seq_cst);
+  });
+  idle_.fetch_sub(1, std::memory_order_seq_cst);
+}
+
+void RuntimeImpl::worker_loop(Worker* w) {
+  tl_worker = w;
+  tl_runtime = this;
+  while (!workers_stop_.load(std::memory_order_acquire)) {
+    if (Process* p = find_work(w))
+      run(w, p);
+    else
+      park(w);
+  }
+  tl_worker = nullptr;
+  tl_runtime = nullptr;
+}
+
+// ---------------------------------------------------------------------------------------
+// Running one process
+
+bool RuntimeImpl::try_complete(Process* p) {
+  PendingReceive& pending = *p->pending;
+  if (pending.complete) return true;
+  if (scan(p, pending)) {
+    cancel_timeout(p);
+    return pending.complete = true;
+  }
+  return pending.complete = pending.timed_out || pending.poll;
+}
+
+void RuntimeImpl::run(Worker*, Process* p) {
+  p->state.store(ProcState::kRunning, std::memory_order_release);
+  p->budget_used = 0;
+  for (;;) {
+    drain(p);
+    if (p->has_exit) return terminate(p);
+    if (p->pending && !p->yield_requested && !try_complete(p)) {
+      ProcState expected = ProcState::kRunning;
+      if (p->state.compare_exchange_strong(expected, ProcState::kWaiting, std::memory_order_acq_rel)) return;
+      p->state.store(ProcState::kRunning, std::memory_order_release);  // notified: look again
+      continue;
+    }
+    if (p->yield_requested || p->budget_used >= kBudget) {
+      p->yield_requested = false;
+      p->budget_used = 0;
+      p->state.store(ProcState::kRunnable, std::memory_order_release);
+      return injection_.push(p), void(work_epoch_.fetch_add(1, std::memory_order_seq_cst));
+    }
+    p->pending = nullptr;
+    ++p->budget_used;
+    p->reductions.fetch_add(1, std::memory_order_relaxed);
+    p->coro.resume();
+    if (p->coro.done()) {
+      p->has_exit = true;
+      p->exit_reason = reason_of(p->coro.promise());
+      return terminate(p);
+    }
+    if (p->has_exit) return terminate(p);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Timers
+
+std::uint64_t RuntimeImpl::now_ms() const {
+  return std::uint64_t(std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::steady_clock::now() - epoch_)
+                           .count());
+}
+
+void RuntimeImpl::arm_timeout(Process* p, std::uint64_t ms) {
+  std::lock_guard lock(timer_mutex_);
+  p->timer.is_send = false;
+  p->timer.target = p->pid();
+  p->timer.token = p->receive_seq;
+  bool was_empty = wheel_.size() == 0;
+  wheel_.insert(&p->timer, now_ms() + ms);
+  if (was_empty) timer_cv_.notify_one();
+}
+
+void RuntimeImpl::cancel_timeout(Process* p) {
+  if (!p->timer.armed) return;  // only this process arms it; the timer thread disarms under the lock
+  std::lock_guard lock(timer_mutex_);
+  wheel_.cancel(&p->timer);
+}
+
+std::uint64_t RuntimeImpl::send_after(std::uint64_t ms, Pid to, Term message) {
+  auto* node = new TimerNode;
+  node->is_send = true;
+  node->target = to;
+  node->message = std::move(message);
+  std::lock_guard lock(timer_mutex_);
+  node->token = next_timer_id_++;
+  send_timers_.emplace(node->token, node);
+  bool was_empty = wheel_.size() == 0;
+  wheel_.insert(node, now_ms() + ms);
+  if (was_empty) timer_cv_.notify_one();
+  return node->token;
+}
+
+bool RuntimeImpl::cancel_timer(std::uint64_t id) {
+  std::lock_guard lock(timer_mutex_);
+  auto it = send_timers_.find(id);
+  if (it == send_timers_.end()) return false;
+  wheel_.cancel(it->second);
+  delete it->second;
+  send_timers_.erase(it);
+  return true;
+}
+
+void RuntimeImpl::timer_loop() {
+  struct Fired {
+    Pid target;
+    std::uint64_t token;
+    bool is_send;
+    Term message;
+  };
+  std::vector<TimerNode*> due;
+  std::vector<Fired> fired;
+  std::unique_lock lock(timer_mutex_);
+  while (!timer_stop_) {
+    if (wheel_.size() == 0)
+      timer_cv_.wait(lock);  // idle: no wake-ups at all
+    else
+      timer_cv_.wait_for(lock, std::chrono::milliseconds(1));
+    due.clear();
+    wheel_.advance(now_ms(), due);
+    for (TimerNode* n : due) {
+      // Copy out under the lock: a receive timer node is re-armed by its process.
+      fired.push_back({n->target, n->token, n->is_send, std::move(n->message)});
+      if (n->is_send) {
+        send_timers_.erase(n->token);
+        delete n;
+      }
+    }
+    if (fired.empty()) continue;
+    lock.unlock();
+    for (Fired& f : fired) {
+      if (f.is_send) {
+        send(Pid(), f.target, std::move(f.message));
+      } else {
+        Signal* s = make_signal(SignalKind::kTimeout, Pid(), f.target);
+        s->seq = f.token;
+        deliver(s);
+      }
+    }
+    fired.clear();
+    lock.lock();
+  }
+}
+
+}  // namespace ember::detail

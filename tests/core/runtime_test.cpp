@@ -1,0 +1,188 @@
+// The runtime beyond the recorded cases: stress, races, timers, names, introspection.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "ember/core/errors.hpp"
+#include "ember/core/runtime.hpp"
+
+using namespace ember;
+using namespace std::chrono_literals;
+
+namespace {
+const Atom kDown("DOWN"), kExit("EXIT");
+}
+
+TEST_CASE("a million processes spawn and finish, and every slot is freed") {
+  Runtime rt({.workers = 2});
+  constexpr int kProcs = 1000000;
+  std::atomic<int> ran{0};
+  rt.run([&](Self self) -> Proc {
+    for (int i = 0; i < kProcs; ++i) {
+      self.spawn([&ran](Self) { ran.fetch_add(1, std::memory_order_relaxed); });
+      if (i % 1000 == 0) co_await self.yield();
+    }
+  });
+  for (int i = 0; i < 30000 && rt.process_count() > 0; ++i) std::this_thread::sleep_for(1ms);
+  CHECK(ran.load() == kProcs);
+  CHECK(rt.process_count() == 0);
+  CHECK(rt.processes().empty());
+}
+
+TEST_CASE("100 senders x 10,000 messages keep per-pair order") {
+  Runtime rt({.workers = 2});
+  constexpr int kSenders = 100, kMessages = 10000;
+  bool in_order = true;
+  int total = 0;
+  rt.run([&](Self self) -> Proc {
+    Pid me = self.pid();
+    for (int s = 0; s < kSenders; ++s)
+      self.spawn([me, s](Self child) {
+        for (int i = 0; i < kMessages; ++i) child.send(me, tuple(s, i));
+      });
+    std::vector<int> next(kSenders, 0);
+    for (int i = 0; i < kSenders * kMessages; ++i) {
+      auto m = co_await self.receive();
+      int s = m[0].as<int>(), n = m[1].as<int>();
+      in_order &= next[s]++ == n;
+      ++total;
+    }
+  });
+  CHECK(total == kSenders * kMessages);
+  CHECK(in_order);
+}
+
+TEST_CASE("exits racing with links and monitors: every DOWN and EXIT exactly once") {
+  Runtime rt({.workers = 2});
+  constexpr int kTrials = 10000;
+  int downs = 0, exits = 0, extra = 0;
+  rt.run([&](Self self) -> Proc {
+    self.trap_exit(true);
+    for (int i = 0; i < kTrials; ++i) {
+      Pid t = self.spawn([](Self s) { s.exit("boom"_a); });  // may already be dead below
+      Ref r = self.monitor(t);
+      self.link(t);  // trapping: a dead target yields {'EXIT', T, noproc}
+      auto d = co_await self.receive(match(tuple(kDown, r, _, t, _)));
+      downs += d[4].is("boom"_a) || d[4].is(Atom("noproc"));
+      auto e = co_await self.receive(match(tuple(kExit, t, _)));
+      exits += e[2].is("boom"_a) || e[2].is(Atom("noproc"));
+    }
+    auto m = co_await self.receive(match(tuple(kDown, _, _, _, _)), match(tuple(kExit, _, _))).after(100ms);
+    extra = m.timed_out() ? 0 : 1;
+  });
+  CHECK(downs == kTrials);
+  CHECK(exits == kTrials);
+  CHECK(extra == 0);
+}
+
+TEST_CASE("a crashing process never takes the node down; its reason is readable") {
+  Runtime rt({.workers = 2});
+  Term reason = rt.run([](Self) -> Proc {
+    throw std::runtime_error("disk on fire");
+    co_return;
+  });
+  CHECK(reason == tuple(Atom("exception"), "disk on fire"));
+  CHECK(rt.run([](Self) -> Proc { co_return; }) == Term(atoms::normal()));
+}
+
+TEST_CASE("send_after delivers later, cancel_timer takes it back") {
+  Runtime rt({.workers = 2});
+  bool got = false, cancelled_arrived = true, cancel_result = false;
+  rt.run([&](Self self) -> Proc {
+    TimerRef keep = self.send_after(20ms, self.pid(), "tick"_a);
+    (void)keep;
+    TimerRef drop = self.send_after(30ms, self.pid(), "tock"_a);
+    cancel_result = self.cancel_timer(drop);
+    got = !(co_await self.receive(match("tick"_a)).after(2000ms)).timed_out();
+    cancelled_arrived = !(co_await self.receive(match("tock"_a)).after(100ms)).timed_out();
+  });
+  CHECK(got);
+  CHECK(cancel_result);
+  CHECK_FALSE(cancelled_arrived);
+}
+
+TEST_CASE("names: register, whereis, send by name, errors as Erlang") {
+  Runtime rt({.workers = 2});
+  Term reply;
+  rt.run([&](Self self) -> Proc {
+    Pid echo = self.spawn([](Self s) -> Proc {
+      auto m = co_await s.receive(match(tuple("ping"_a, _)));
+      s.send(m.pid(1), "pong"_a);
+    });
+    self.runtime().register_name(Atom("echo"), echo);
+    CHECK_THROWS_AS(self.runtime().register_name(Atom("echo"), self.pid()), ErlangError);  // taken
+    CHECK_THROWS_AS(self.runtime().register_name(Atom("other"), echo), ErlangError);      // named
+    self.send(Atom("echo"), tuple("ping"_a, self.pid()));
+    reply = (co_await self.receive()).term();
+  });
+  CHECK(reply == Term("pong"_a));
+}
+
+TEST_CASE("info reports links, monitors, name, trap_exit and memory") {
+  Runtime rt({.workers = 2});
+  std::optional<ProcessInfo> info;
+  rt.run([&](Self self) -> Proc {
+    Pid child = self.spawn_link([](Self s) -> Proc { co_await s.receive(match("stop"_a)); });
+    Ref r = self.monitor(child);
+    (void)r;
+    self.trap_exit(true);
+    self.register_name(Atom("inspected"));
+    self.send(self.pid(), "queued"_a);
+    info = self.runtime().info(self.pid());
+    self.send(child, "stop"_a);
+    co_await self.receive(match(tuple(kExit, _, _)));
+  });
+  REQUIRE(info);
+  CHECK(info->links.size() == 1);
+  CHECK(info->monitors.size() == 1);
+  CHECK(info->registered_name == Atom("inspected"));
+  CHECK(info->trap_exit);
+  CHECK(info->message_queue_len == 1);
+  CHECK(info->memory > sizeof(void*));
+  CHECK(info->reductions > 0);
+}
+
+TEST_CASE("a busy process lets others run (reduction budget)") {
+  Runtime rt({.workers = 1});
+  std::atomic<bool> other_ran{false};
+  rt.run([&](Self self) -> Proc {
+    self.spawn([&](Self) { other_ran = true; });
+    // Sends to itself and receives forever-ready messages: never waits.
+    for (int i = 0; i < 100000 && !other_ran; ++i) {
+      self.send(self.pid(), i);
+      co_await self.receive();
+    }
+  });
+  CHECK(other_ran);
+}
+
+TEST_CASE("call-reply with a fresh ref skips old messages (receive mark)") {
+  Runtime rt({.workers = 2});
+  Term reply;
+  rt.run([&](Self self) -> Proc {
+    Pid server = self.spawn([](Self s) -> Proc {
+      for (;;) {
+        auto m = co_await s.receive(match(tuple("call"_a, _, _)));
+        s.send(m.pid(1), tuple(m[2], "reply"_a));
+      }
+    });
+    for (int i = 0; i < 10000; ++i) self.send(self.pid(), tuple("junk"_a, i));
+    Ref ref = self.make_ref();
+    self.send(server, tuple("call"_a, self.pid(), ref));
+    reply = (co_await self.receive(match(tuple(ref, _))).since(ref)).term();
+    self.exit(server, Atom("kill"));
+  });
+  CHECK(reply[1] == Term("reply"_a));
+}
+
+TEST_CASE("stop kills every process and a runtime can start again") {
+  for (int round = 0; round < 3; ++round) {
+    Runtime rt({.workers = 2});
+    for (int i = 0; i < 1000; ++i) rt.spawn([](Self s) -> Proc { co_await s.receive(match("never"_a)); });
+    CHECK(rt.process_count() == 1000);
+    rt.stop();
+    CHECK(rt.process_count() == 0);
+  }
+}
