@@ -128,6 +128,7 @@ Process* RuntimeImpl::live(Pid pid) const {
 void RuntimeImpl::terminate(Process* p) {
   Pid self = p->pid();
   Term reason = p->exit_reason;
+  p->helpers.clear();  // their frames go with the body's
   if (p->coro) p->coro.destroy();
   p->coro = {};
   if (p->closure.destroy) p->closure.destroy(p->closure.object);

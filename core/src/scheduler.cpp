@@ -17,6 +17,7 @@ constexpr int kSpinRounds = 200;
 
 thread_local Worker* tl_worker = nullptr;
 thread_local RuntimeImpl* tl_runtime = nullptr;
+thread_local Process* tl_process = nullptr;
 
 Term reason_of(Proc::promise_type& promise) {
   if (!promise.exception) return atoms::normal();
@@ -34,6 +35,8 @@ Term reason_of(Proc::promise_type& promise) {
 }
 
 }  // namespace
+
+Process* current_process() noexcept { return tl_process; }
 
 void RunQueue::push(Process* p) {
   p->run_next = nullptr;
@@ -219,7 +222,14 @@ void RuntimeImpl::run(Worker*, Process* p) {
     p->pending = nullptr;
     ++p->budget_used;
     p->reductions.fetch_add(1, std::memory_order_relaxed);
-    p->coro.resume();
+    std::coroutine_handle<> current = p->helpers.empty() ? p->coro : p->helpers.back();
+    tl_process = p;
+    current.resume();
+    tl_process = nullptr;
+    if (!p->helpers.empty() && p->helpers.back() == current && current.done()) {
+      p->helpers.pop_back();  // a Co<> finished: its caller continues and reads the result
+      continue;
+    }
     if (p->coro.done()) {
       p->has_exit = true;
       p->exit_reason = reason_of(p->coro.promise());

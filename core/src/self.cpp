@@ -95,6 +95,11 @@ void Self::unlink(Pid other) const {
 
 Ref Self::monitor(Pid other) const {
   Ref ref = rt_->make_ref();
+  monitor(other, ref);
+  return ref;
+}
+
+void Self::monitor(Pid other, Ref ref) const {
   {
     MetaLock lock(*p_);
     p_->monitors.push_back({ref, other});
@@ -102,7 +107,6 @@ Ref Self::monitor(Pid other) const {
   Signal* s = impl(rt_).make_signal(SignalKind::kMonitor, pid(), other);
   s->ref = ref;
   impl(rt_).deliver(s);
-  return ref;
 }
 
 bool Self::demonitor(Ref ref, bool flush) const {

@@ -144,6 +144,8 @@ class Self {
   void link(Pid pid) const;
   void unlink(Pid pid) const;
   Ref monitor(Pid pid) const;
+  // Monitors under a ref made earlier with make_ref() (Task tags its reply with it).
+  void monitor(Pid pid, Ref ref) const;
   // Removes the monitor; with flush, also a DOWN for it already in the mailbox. Either
   // way no DOWN for `ref` is received afterwards. Returns true, as Erlang's does.
   bool demonitor(Ref ref, bool flush = false) const;

@@ -68,7 +68,10 @@ struct Process {
 
   // --- owned by the worker running the process ---
   Runtime* runtime = nullptr;
-  Proc::Handle coro;
+  Proc::Handle coro;  // the process body
+  // Co<> helpers being awaited, innermost last; the worker resumes the innermost. Their
+  // frames are owned by the Co<> objects in their callers' frames.
+  std::vector<std::coroutine_handle<>> helpers;
   Closure closure;
   SignalLink saved_head;             // messages taken from the inbox, oldest first
   SignalLink* saved_tail = &saved_head;
