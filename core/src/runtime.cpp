@@ -481,6 +481,7 @@ RuntimeStats RuntimeImpl::stats() const {
   for (const auto& w : workers_) s.run_queue_lengths.push_back(w->queue.length.load(std::memory_order_relaxed));
   s.run_queue_lengths.push_back(injection_.length.load(std::memory_order_relaxed));
   s.memory = std::size_t(table_.used()) * sizeof(Process);
+  s.long_runs = long_runs_.load(std::memory_order_relaxed);
   return s;
 }
 

@@ -3,6 +3,8 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -59,6 +61,11 @@ struct Worker {
   Process* next = nullptr;  // woken by the process running here: runs next, on this worker
   std::uint32_t next_streak = 0;
   std::thread thread;
+  // For the watchdog: bumped at every run, and the pid being run (0 between runs).
+  std::atomic<std::uint64_t> runs{0};
+  std::atomic<std::uint64_t> running{0};
+  std::uint64_t seen_runs = 0;  // watchdog's last sample (timer thread only)
+  bool reported = false;
 };
 
 struct ExitWaiter {
@@ -96,6 +103,9 @@ class RuntimeImpl {
   void enqueue(Process* p);
   void wake(Process* p);
 
+  // --- blocking pool ---
+  void submit_blocking(std::function<void()> job);
+
   // --- timers ---
   std::uint64_t send_after(std::uint64_t ms, Pid to, Term message);
   bool cancel_timer(std::uint64_t id);
@@ -120,12 +130,15 @@ class RuntimeImpl {
   Process* find_work(Worker* w);
   void park(Worker* w);
   void run(Worker* w, Process* p);
+  void run_slices(Process* p);
   bool try_complete(Process* p);
   void terminate(Process* p);
   void handle_exit_signal(Process* p, Signal* s);
   void append_saved(Process* p, Signal* s);
   void bounce(Signal* s);
   void timer_loop();
+  void watchdog();
+  void blocking_loop();
   std::uint64_t now_ms() const;
 
   Runtime& rt_;
@@ -158,7 +171,17 @@ class RuntimeImpl {
   std::uint64_t next_timer_id_ = 1;
   bool timer_stop_ = false;
   std::chrono::steady_clock::time_point epoch_;
+  std::atomic<bool> timer_sleeping_{false};
+  std::uint64_t last_watchdog_ = 0;
+  std::atomic<std::uint64_t> long_runs_{0};
   std::thread timer_thread_;
+
+  std::mutex blocking_mutex_;
+  std::condition_variable blocking_cv_;
+  std::deque<std::function<void()>> blocking_jobs_;
+  std::vector<std::thread> blocking_threads_;
+  std::size_t blocking_idle_ = 0;
+  bool blocking_stop_ = false;
 };
 
 }  // namespace ember::detail

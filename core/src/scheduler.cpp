@@ -1,6 +1,8 @@
 // The scheduler: workers, run queues, parking, the run loop of one process, timers.
 #include <chrono>
 
+#include <spdlog/spdlog.h>
+
 #include "ember/core/errors.hpp"
 #include "runtime_impl.hpp"
 
@@ -14,6 +16,7 @@ constexpr std::uint32_t kBudget = 2000;
 // a ping-pong pair cannot starve the rest.
 constexpr std::uint32_t kNextStreak = 64;
 constexpr int kSpinRounds = 200;
+constexpr std::uint64_t kWatchdogMs = 100;
 
 thread_local Worker* tl_worker = nullptr;
 thread_local RuntimeImpl* tl_runtime = nullptr;
@@ -100,6 +103,12 @@ void RuntimeImpl::stop() {
     timer_cv_.notify_all();
   }
   timer_thread_.join();
+  {
+    std::lock_guard lock(blocking_mutex_);
+    blocking_stop_ = true;
+    blocking_cv_.notify_all();
+  }
+  for (auto& t : blocking_threads_) t.join();
   for (auto& [id, node] : send_timers_) delete node;
   send_timers_.clear();
 }
@@ -173,6 +182,11 @@ void RuntimeImpl::park(Worker* w) {
     return work_epoch_.load(std::memory_order_seq_cst) != seen || workers_stop_.load(std::memory_order_seq_cst);
   });
   idle_.fetch_sub(1, std::memory_order_seq_cst);
+  lock.unlock();
+  if (timer_sleeping_.load(std::memory_order_acquire)) {  // let the watchdog watch again
+    std::lock_guard timer_lock(timer_mutex_);
+    timer_cv_.notify_one();
+  }
 }
 
 void RuntimeImpl::worker_loop(Worker* w) {
@@ -201,7 +215,14 @@ bool RuntimeImpl::try_complete(Process* p) {
   return pending.complete = pending.timed_out || pending.poll;
 }
 
-void RuntimeImpl::run(Worker*, Process* p) {
+void RuntimeImpl::run(Worker* w, Process* p) {
+  w->running.store(p->pid_bits.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  w->runs.store(w->runs.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  run_slices(p);
+  w->running.store(0, std::memory_order_relaxed);
+}
+
+void RuntimeImpl::run_slices(Process* p) {
   p->state.store(ProcState::kRunning, std::memory_order_release);
   p->budget_used = 0;
   for (;;) {
@@ -299,10 +320,17 @@ void RuntimeImpl::timer_loop() {
   std::vector<Fired> fired;
   std::unique_lock lock(timer_mutex_);
   while (!timer_stop_) {
-    if (wheel_.size() == 0)
-      timer_cv_.wait(lock);  // idle: no wake-ups at all
-    else
+    bool workers_busy = idle_.load(std::memory_order_seq_cst) < int(workers_.size());
+    if (wheel_.size() > 0) {
       timer_cv_.wait_for(lock, std::chrono::milliseconds(1));
+    } else if (workers_busy) {
+      timer_cv_.wait_for(lock, std::chrono::milliseconds(kWatchdogMs));
+    } else {
+      timer_sleeping_.store(true, std::memory_order_release);
+      timer_cv_.wait(lock);  // an idle node makes no wake-ups at all
+      timer_sleeping_.store(false, std::memory_order_release);
+    }
+    watchdog();
     due.clear();
     wheel_.advance(now_ms(), due);
     for (TimerNode* n : due) {
@@ -328,5 +356,66 @@ void RuntimeImpl::timer_loop() {
     lock.lock();
   }
 }
+
+// Runs on the timer thread at most every 100 ms: a worker whose run counter has not moved
+// since the last look, while it runs a process, has been held for 100 ms or more.
+void RuntimeImpl::watchdog() {
+  std::uint64_t now = now_ms();
+  if (now - last_watchdog_ < kWatchdogMs) return;
+  last_watchdog_ = now;
+  for (auto& w : workers_) {
+    std::uint64_t runs = w->runs.load(std::memory_order_relaxed);
+    std::uint64_t pid = w->running.load(std::memory_order_relaxed);
+    if (runs != w->seen_runs || pid == 0) {
+      w->seen_runs = runs;
+      w->reported = false;
+      continue;
+    }
+    if (w->reported) continue;
+    w->reported = true;
+    long_runs_.fetch_add(1, std::memory_order_relaxed);
+    Pid p = Pid::from_bits(pid);
+    spdlog::warn("ember: process <{}.{}.{}> has held scheduler worker {} for over {} ms without "
+                 "yielding; move blocking work to blocking()",
+                 p.node(), p.slot(), p.generation(), w->index, kWatchdogMs);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// The blocking pool: like the BEAM's dirty schedulers, threads for calls that block, so a
+// worker is never stalled by them. Threads start on demand, up to blocking_threads.
+
+void RuntimeImpl::submit_blocking(std::function<void()> job) {
+  std::lock_guard lock(blocking_mutex_);
+  blocking_jobs_.push_back(std::move(job));
+  if (blocking_idle_ == 0 && blocking_threads_.size() < std::max(1u, config_.blocking_threads))
+    blocking_threads_.emplace_back([this] { blocking_loop(); });
+  else
+    blocking_cv_.notify_one();
+}
+
+void RuntimeImpl::blocking_loop() {
+  std::unique_lock lock(blocking_mutex_);
+  for (;;) {
+    ++blocking_idle_;
+    blocking_cv_.wait(lock, [&] { return blocking_stop_ || !blocking_jobs_.empty(); });
+    --blocking_idle_;
+    if (blocking_jobs_.empty()) return;  // stopping, and nothing left to run
+    auto job = std::move(blocking_jobs_.front());
+    blocking_jobs_.pop_front();
+    lock.unlock();
+    job();
+    lock.lock();
+  }
+}
+
+void wake_blocked(Runtime& rt, Pid pid, std::uint64_t token) {
+  RuntimeImpl& impl = rt.impl();
+  Signal* s = impl.make_signal(SignalKind::kTimeout, Pid(), pid);
+  s->seq = token;
+  impl.deliver(s);
+}
+
+void submit_blocking(Runtime& rt, std::function<void()> job) { rt.impl().submit_blocking(std::move(job)); }
 
 }  // namespace ember::detail

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <thread>
 
+#include "ember/core/blocking.hpp"
 #include "ember/core/errors.hpp"
 #include "ember/core/runtime.hpp"
 
@@ -185,4 +186,41 @@ TEST_CASE("stop kills every process and a runtime can start again") {
     rt.stop();
     CHECK(rt.process_count() == 0);
   }
+}
+
+TEST_CASE("blocking() runs off the workers; others keep running meanwhile") {
+  Runtime rt({.workers = 1});
+  std::atomic<bool> other_ran_during{false};
+  std::atomic<bool> in_call{false};
+  int result = 0;
+  std::string error;
+  rt.run([&](Self self) -> Proc {
+    self.spawn([&](Self s) -> Proc {
+      while (!in_call) co_await s.yield();
+      other_ran_during = true;  // the only worker is free while the call blocks
+    });
+    result = co_await blocking(self, [&] {
+      in_call = true;
+      for (int i = 0; i < 5000 && !other_ran_during; ++i) std::this_thread::sleep_for(1ms);
+      return 7;
+    });
+    try {
+      co_await blocking(self, []() -> int { throw std::runtime_error("io failed"); });
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  });
+  CHECK(result == 7);
+  CHECK(other_ran_during);
+  CHECK(error == "io failed");
+}
+
+TEST_CASE("the watchdog notices a process holding a worker for over 100 ms") {
+  Runtime rt({.workers = 2});
+  CHECK(rt.stats().long_runs == 0);
+  rt.run([](Self) -> Proc {
+    std::this_thread::sleep_for(400ms);  // what blocking() is for
+    co_return;
+  });
+  CHECK(rt.stats().long_runs == 1);
 }

@@ -26,6 +26,7 @@ struct RuntimeConfig {
   unsigned workers = 0;  // scheduler threads; 0 means one per core
   std::uint32_t node = NodeTable::kLocal;  // node index the pids carry
   std::uint32_t max_processes = 1u << 26;  // slots; Erlang's default limit is 2^20
+  unsigned blocking_threads = 4;  // most threads the blocking pool grows to
 };
 
 enum class ProcessStatus { kRunning, kRunnable, kWaiting, kExiting };
@@ -46,6 +47,7 @@ struct RuntimeStats {
   std::size_t processes;
   std::vector<std::size_t> run_queue_lengths;  // per worker, then the injection queue
   std::size_t memory;                          // bytes held by process slots
+  std::uint64_t long_runs;  // times the watchdog saw a process hold a worker > 100 ms
 };
 
 namespace detail {
