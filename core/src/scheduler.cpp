@@ -275,7 +275,8 @@ void RuntimeImpl::arm_timeout(Process* p, std::uint64_t ms) {
   p->timer.target = p->pid();
   p->timer.token = p->receive_seq;
   bool was_empty = wheel_.size() == 0;
-  wheel_.insert(&p->timer, now_ms() + ms);
+  std::uint64_t now = now_ms();
+  wheel_.insert(&p->timer, now + ms, now);
   if (was_empty) timer_cv_.notify_one();
 }
 
@@ -294,7 +295,8 @@ std::uint64_t RuntimeImpl::send_after(std::uint64_t ms, Pid to, Term message) {
   node->token = next_timer_id_++;
   send_timers_.emplace(node->token, node);
   bool was_empty = wheel_.size() == 0;
-  wheel_.insert(node, now_ms() + ms);
+  std::uint64_t now = now_ms();
+  wheel_.insert(node, now + ms, now);
   if (was_empty) timer_cv_.notify_one();
   return node->token;
 }

@@ -224,3 +224,23 @@ TEST_CASE("the watchdog notices a process holding a worker for over 100 ms") {
   });
   CHECK(rt.stats().long_runs == 1);
 }
+
+TEST_CASE("a million processes waiting with timeouts are cheap, and stop frees them") {
+  Runtime rt({.workers = 2});
+  constexpr int kProcs = 1000000;
+  std::atomic<int> waiting{0};
+  rt.run([&](Self self) -> Proc {
+    for (int i = 0; i < kProcs; ++i) {
+      self.spawn([&waiting](Self s) -> Proc {
+        waiting.fetch_add(1, std::memory_order_relaxed);
+        co_await s.receive(match("never"_a)).after(std::chrono::hours(1));
+      });
+      if (i % 1000 == 0) co_await self.yield();
+    }
+  });
+  for (int i = 0; i < 30000 && waiting.load() < kProcs; ++i) std::this_thread::sleep_for(1ms);
+  CHECK(waiting.load() == kProcs);
+  CHECK(rt.process_count() == std::size_t(kProcs));
+  rt.stop();
+  CHECK(rt.process_count() == 0);
+}

@@ -13,6 +13,7 @@ namespace ember::detail {
 struct TimerNode {
   TimerNode* prev = nullptr;
   TimerNode* next = nullptr;
+  TimerNode** slot = nullptr;  // the list head it hangs from, for O(1) cancel
   std::uint64_t deadline = 0;  // in ticks (ms since the runtime started)
   bool armed = false;
   // What firing does: a receive timeout for `target` (token = its receive number), or
@@ -23,27 +24,34 @@ struct TimerNode {
   Term message;
 };
 
-// Not thread-safe: the runtime guards it with one mutex. Slots hold intrusive lists; a
-// timer more than one revolution away stays in its slot and is skipped until its turn.
+// A hierarchical timing wheel (Varghese & Lauck): four levels of 256 slots, 1 ms apart at
+// the bottom, 256 times coarser at each level up (reaching ~49 days). Insert and cancel are
+// O(1) (intrusive lists); a timer is moved down a level at most three times before it
+// fires, so a million pending timeouts cost their nodes and little else. Not thread-safe:
+// the runtime guards it with a mutex.
 class TimerWheel {
  public:
-  static constexpr std::size_t kSlots = 4096;
+  static constexpr unsigned kLevels = 4, kBits = 8, kSlots = 1u << kBits;
 
-  explicit TimerWheel(std::uint64_t now) : now_(now), slots_(kSlots) {}
+  explicit TimerWheel(std::uint64_t now) : now_(now) {}
 
-  void insert(TimerNode* n, std::uint64_t deadline);
+  // `now` lets an empty wheel catch up with the clock at once instead of ticking through
+  // the time it spent idle.
+  void insert(TimerNode* n, std::uint64_t deadline, std::uint64_t now);
   void cancel(TimerNode* n);
   std::size_t size() const { return size_; }
+  std::uint64_t now() const { return now_; }
 
   // Moves time to `now`, collecting every timer due into `due` (unlinked, disarmed).
   void advance(std::uint64_t now, std::vector<TimerNode*>& due);
 
  private:
-  struct Slot {
-    TimerNode* head = nullptr;
-  };
+  TimerNode*& slot_for(std::uint64_t deadline);
+  void link(TimerNode* n);
+  void cascade(unsigned level);
+
   std::uint64_t now_;
-  std::vector<Slot> slots_;
+  TimerNode* slots_[kLevels][kSlots] = {};
   std::size_t size_ = 0;
 };
 
