@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <ctime>
 #include <thread>
 
 #include "ember/core/blocking.hpp"
@@ -243,4 +244,20 @@ TEST_CASE("a million processes waiting with timeouts are cheap, and stop frees t
   CHECK(rt.process_count() == std::size_t(kProcs));
   rt.stop();
   CHECK(rt.process_count() == 0);
+}
+
+TEST_CASE("an idle runtime uses no CPU: workers park, the timer thread sleeps") {
+  Runtime rt({.workers = 2});
+  for (int i = 0; i < 100; ++i) rt.spawn([](Self s) -> Proc { co_await s.receive(match("never"_a)); });
+  auto cpu = [] {
+    timespec ts{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+  };
+  std::this_thread::sleep_for(100ms);  // let the workers finish spinning and park
+  auto before = cpu();
+  std::this_thread::sleep_for(500ms);
+  auto used = cpu() - before;
+  // A spinning worker would burn ~500 ms here; a generous bound for a loaded machine.
+  CHECK(used < 50ms);
 }
