@@ -44,8 +44,9 @@ fuzz:
 	@scripts/install-deps.sh $(PACKAGES) $(FUZZ_PACKAGES)
 	cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 \
+	  -DCMAKE_CXX_FLAGS=-fsanitize=fuzzer-no-link -DEMBER_SANITIZE=address,undefined \
 	  -DEMBER_FUZZ=ON -DEMBER_TESTS=OFF -DEMBER_BENCH=OFF
-	cmake --build build-fuzz -j $(JOBS) --target fuzz_term_parser fuzz_frame_decoder
+	cmake --build build-fuzz -j $(JOBS) --target fuzz_term_parser fuzz_frame_decoder fuzz_make_seeds
 	scripts/run-fuzz.sh build-fuzz $(FUZZ_SECONDS)
 
 format:

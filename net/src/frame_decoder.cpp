@@ -21,8 +21,9 @@ std::uint32_t get_u32(const std::byte* p) {
 
 capnp::ReaderOptions options_for(std::size_t words, const DecoderLimits& limits) {
   capnp::ReaderOptions o;
-  // Decoding reads each term twice (size, then fill); 4x leaves room for that and no more.
-  o.traversalLimitInWords = 4 * words + 1024;
+  // read_term walks a term twice (size, then fill), and a frame is typically walked twice
+  // (validate_frame, then dispatch): 8x leaves room for that and still stops amplification.
+  o.traversalLimitInWords = 8 * words + 1024;
   o.nestingLimit = limits.nesting_limit;
   return o;
 }
@@ -54,26 +55,31 @@ FrameDecoder::FrameDecoder(DecoderLimits limits) : limits_(limits) {}
 
 void FrameDecoder::compact() {
   if (begin_ == 0) return;
-  auto* bytes = reinterpret_cast<std::byte*>(buffer_.data());
+  auto* bytes = reinterpret_cast<std::byte*>(buffer_.get());
   std::memmove(bytes, bytes + begin_, end_ - begin_);
   end_ -= begin_;
   begin_ = 0;
 }
 
 void FrameDecoder::feed(std::span<const std::byte> in) {
-  std::size_t capacity = buffer_.size() * sizeof(capnp::word);
-  if (end_ + in.size() > capacity) {
+  if (in.empty()) return;
+  if (end_ + in.size() > capacity_) {
     compact();
-    if (end_ + in.size() > capacity)
-      buffer_.resize((end_ + in.size() + sizeof(capnp::word) - 1) / sizeof(capnp::word) * 2);
+    if (end_ + in.size() > capacity_) {
+      std::size_t words = (end_ + in.size() + sizeof(capnp::word) - 1) / sizeof(capnp::word) * 2;
+      std::unique_ptr<capnp::word[]> bigger(new capnp::word[words]);
+      if (end_) std::memcpy(bigger.get(), buffer_.get(), end_);
+      buffer_ = std::move(bigger);
+      capacity_ = words * sizeof(capnp::word);
+    }
   }
-  std::memcpy(reinterpret_cast<std::byte*>(buffer_.data()) + end_, in.data(), in.size());
+  std::memcpy(reinterpret_cast<std::byte*>(buffer_.get()) + end_, in.data(), in.size());
   end_ += in.size();
 }
 
 std::optional<kj::ArrayPtr<const capnp::word>> FrameDecoder::next() {
   if (buffered() < kFrameHeaderBytes) return std::nullopt;
-  const std::byte* head = reinterpret_cast<const std::byte*>(buffer_.data()) + begin_;
+  const std::byte* head = reinterpret_cast<const std::byte*>(buffer_.get()) + begin_;
   std::uint32_t length = get_u32(head), flags = get_u32(head + 4);
   if (flags != 0) throw WireError("frame header has unknown flags " + std::to_string(flags));
   if (length > limits_.max_frame_bytes)

@@ -22,7 +22,7 @@ class Proc {
       last_frame_bytes = n;
       return ::operator new(n);
     }
-    static void operator delete(void* p, std::size_t n) noexcept { ::operator delete(p, n); }
+    static void operator delete(void* p) noexcept { ::operator delete(p); }
 
     Proc get_return_object() noexcept {
       return Proc(std::coroutine_handle<promise_type>::from_promise(*this));

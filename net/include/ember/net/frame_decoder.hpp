@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <vector>
@@ -25,6 +26,9 @@ struct DecoderLimits {
 // Opens one frame's Cap'n Proto message in place (no copy) with limits sized to it: the
 // traversal limit is a small multiple of the frame, so a message built to make the reader
 // walk the same words again and again (amplification) fails instead of spinning.
+// Cap'n Proto's generated accessors report a limit hit as kj::Exception; our functions
+// (read_term, read_pid, validate_frame) turn it into WireError, code that calls the
+// accessors directly must catch kj::Exception too.
 class FrameReader {
  public:
   FrameReader(kj::ArrayPtr<const capnp::word> words, const DecoderLimits& limits = {});
@@ -52,8 +56,9 @@ class FrameDecoder {
   void compact();
 
   DecoderLimits limits_;
-  std::vector<capnp::word> buffer_;  // word-typed so every frame starts 8-byte aligned
-  std::size_t begin_ = 0, end_ = 0;  // byte offsets of unconsumed data
+  std::unique_ptr<capnp::word[]> buffer_;  // word-typed so every frame starts 8-byte aligned
+  std::size_t capacity_ = 0;               // bytes
+  std::size_t begin_ = 0, end_ = 0;        // byte offsets of unconsumed data
 };
 
 // Walks every field of a frame's message, decoding each term, so a frame with a bad part
