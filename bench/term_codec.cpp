@@ -1,1 +1,111 @@
-int main() { return 0; }
+// term_codec: encode and decode cost of a small message and of a 1 KiB binary payload,
+// bytes on the wire, and heap allocations per message.
+//   build/bench/term_codec            prints `name: value unit` lines
+#include <atomic>
+#include <cstdlib>
+#include <string>
+
+#include "bench_util.hpp"
+#include "ember/core/term.hpp"
+#include "ember/net/frame_decoder.hpp"
+#include "ember/net/frame_encoder.hpp"
+#include "ember/net/term_codec.hpp"
+
+// Every heap allocation in this program is counted: malloc itself is interposed, so both
+// operator new and the Term heaps (which call malloc) show up.
+extern "C" void* __libc_malloc(std::size_t);
+extern "C" void* __libc_calloc(std::size_t, std::size_t);
+extern "C" void* __libc_realloc(void*, std::size_t);
+static std::atomic<long> g_allocs{0};
+extern "C" void* malloc(std::size_t n) {
+  g_allocs.fetch_add(1, std::memory_order_relaxed);
+  return __libc_malloc(n);
+}
+extern "C" void* calloc(std::size_t n, std::size_t size) {
+  g_allocs.fetch_add(1, std::memory_order_relaxed);
+  return __libc_calloc(n, size);
+}
+extern "C" void* realloc(void* p, std::size_t n) {
+  g_allocs.fetch_add(1, std::memory_order_relaxed);
+  return __libc_realloc(p, n);
+}
+
+using namespace ember;
+using namespace ember::net;
+
+namespace {
+
+constexpr int kReps = 5;
+constexpr long kIters = 500000;
+
+struct Workload {
+  const char* name;
+  Term message;
+};
+
+void run(const Workload& w) {
+  std::string prefix = std::string("term_codec_") + w.name;
+  Pid from(0, 1, 1), to(0, 2, 1);
+  FrameEncoder encoder;
+  std::vector<std::byte> out;
+  out.reserve(4096);
+
+  auto enc = bench::measure(kReps, kIters, [&](long n) {
+    for (long i = 0; i < n; ++i) {
+      out.clear();
+      encoder.encode_send(out, from, to, w.message);
+      bench::keep(out.data());
+    }
+  });
+  bench::report((prefix + "_encode").c_str(), enc, "ns");
+
+  out.clear();
+  std::size_t frame_bytes = encoder.encode_send(out, from, to, w.message);
+  std::vector<std::byte> frame = out;
+  FrameDecoder decoder;
+  auto dec = bench::measure(kReps, kIters, [&](long n) {
+    for (long i = 0; i < n; ++i) {
+      decoder.feed(frame);
+      auto words = decoder.next();
+      FrameReader reader(*words);
+      Term t = read_term(reader.root().getSend().getMessage());
+      bench::keep(t.word());
+    }
+  });
+  bench::report((prefix + "_decode").c_str(), dec, "ns");
+
+  std::printf("%s_frame_bytes: %zu bytes\n", prefix.c_str(), frame_bytes);
+  std::printf("%s_payload_heap_bytes: %zu bytes\n", prefix.c_str(), w.message.heap_bytes());
+
+  constexpr long kCount = 10000;
+  long before = g_allocs.load();
+  for (long i = 0; i < kCount; ++i) {
+    out.clear();
+    encoder.encode_send(out, from, to, w.message);
+  }
+  std::printf("%s_allocs_per_encode: %.2f allocs\n", prefix.c_str(), double(g_allocs.load() - before) / kCount);
+  before = g_allocs.load();
+  for (long i = 0; i < kCount; ++i) {
+    decoder.feed(frame);
+    auto words = decoder.next();
+    FrameReader reader(*words);
+    Term t = read_term(reader.root().getSend().getMessage());
+    bench::keep(t.word());
+  }
+  std::printf("%s_allocs_per_decode: %.2f allocs\n", prefix.c_str(), double(g_allocs.load() - before) / kCount);
+}
+
+}  // namespace
+
+int main() {
+  auto build = bench::measure(kReps, kIters * 4, [](long n) {
+    for (long i = 0; i < n; ++i) {
+      Term t = tuple("seq"_a, 12345 + i);
+      bench::keep(t.word());
+    }
+  });
+  bench::report("term_build_small", build, "ns");
+  run({"small", tuple("seq"_a, 12345)});
+  run({"1KiB", tuple("data"_a, std::string(1024, 'x'))});
+  return 0;
+}
