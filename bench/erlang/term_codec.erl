@@ -17,13 +17,16 @@ run(Name, Msg) ->
     Bin = term_to_binary(Msg),
     Dec = [time_ns(fun() -> decode_loop(Bin, ?ITERS) end) / ?ITERS || _ <- lists:seq(1, ?REPS)],
     report("erlang_term_codec_" ++ Name ++ "_decode", Dec),
-    io:format("erlang_term_codec_~s_frame_bytes: ~p bytes~n", [Name, byte_size(Bin)]).
+    io:format("erlang_term_codec_~s_bytes: ~p bytes~n", [Name, byte_size(Bin)]).
 
-encode_loop(_, 0) -> ok;
-encode_loop(Msg, N) -> _ = term_to_binary(Msg), encode_loop(Msg, N - 1).
+%% The results are summed so the compiler cannot drop a call whose value is unused.
+encode_loop(Msg, N) -> encode_loop(Msg, N, 0).
+encode_loop(_, 0, Acc) -> Acc;
+encode_loop(Msg, N, Acc) -> encode_loop(Msg, N - 1, Acc + byte_size(term_to_binary(Msg))).
 
-decode_loop(_, 0) -> ok;
-decode_loop(Bin, N) -> _ = binary_to_term(Bin), decode_loop(Bin, N - 1).
+decode_loop(Bin, N) -> decode_loop(Bin, N, 0).
+decode_loop(_, 0, Acc) -> Acc;
+decode_loop(Bin, N, Acc) -> decode_loop(Bin, N - 1, Acc + tuple_size(binary_to_term(Bin))).
 
 time_ns(F) ->
     T0 = erlang:monotonic_time(nanosecond),
