@@ -19,23 +19,6 @@ const Atom& kDownTag() {
   return a;
 }
 
-bool erase_pid(std::vector<Pid>& v, Pid pid) {
-  auto it = std::find(v.begin(), v.end(), pid);
-  if (it == v.end()) return false;
-  *it = v.back();
-  v.pop_back();
-  return true;
-}
-
-bool erase_ref(std::vector<MonitorEntry>& v, Ref ref, Pid* pid = nullptr) {
-  auto it = std::find_if(v.begin(), v.end(), [&](const MonitorEntry& e) { return e.ref == ref; });
-  if (it == v.end()) return false;
-  if (pid) *pid = it->pid;
-  *it = v.back();
-  v.pop_back();
-  return true;
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------------------------------
@@ -103,14 +86,20 @@ void RuntimeImpl::start(Process* p, Proc::Handle coro, Closure closure, const Sp
   p->closure = closure;
   p->frame_bytes = coro.promise().frame_bytes;
   if (o.link_to) {
-    p->links.push_back(o.link_to->pid());
+    {
+      MetaLock lock(*p);
+      p->rel().add_link(o.link_to->pid());
+    }
     MetaLock lock(*o.link_to);
-    o.link_to->links.push_back(p->pid());
+    o.link_to->rel().add_link(p->pid());
   }
   if (o.monitor_by) {
-    p->monitored_by.push_back({o.monitor_ref, o.monitor_by->pid()});
+    {
+      MetaLock lock(*p);
+      p->rel().add_watcher(o.monitor_ref, o.monitor_by->pid());
+    }
     MetaLock lock(*o.monitor_by);
-    o.monitor_by->monitors.push_back({o.monitor_ref, p->pid()});
+    o.monitor_by->rel().add_monitor(o.monitor_ref, p->pid());
   }
   live_.fetch_add(1, std::memory_order_acq_rel);
   p->state.store(ProcState::kRunnable, std::memory_order_release);
@@ -144,14 +133,15 @@ void RuntimeImpl::terminate(Process* p) {
   while (Signal* s = p->inbox.pop()) {
     if (s->to == self) {
       // A link or monitor that raced with the exit still hears the real reason.
-      if (s->kind == SignalKind::kLink && std::find(p->links.begin(), p->links.end(), s->from) == p->links.end())
-        p->links.push_back(s->from);
+      MetaLock lock(*p);
+      if (s->kind == SignalKind::kLink)
+        p->rel().add_link(s->from);
       else if (s->kind == SignalKind::kUnlink)
-        erase_pid(p->links, s->from);
+        p->rel().remove_link(s->from);
       else if (s->kind == SignalKind::kMonitor)
-        p->monitored_by.push_back({s->ref, s->from});
+        p->rel().add_watcher(s->ref, s->from);
       else if (s->kind == SignalKind::kDemonitor)
-        erase_ref(p->monitored_by, s->ref);
+        p->rel().remove_watcher(s->ref);
     }
     delete s;
   }
@@ -169,14 +159,18 @@ void RuntimeImpl::terminate(Process* p) {
 
   if (auto name = name_of(self)) unregister_name(*name);
 
-  std::vector<Pid> links;
-  std::vector<MonitorEntry> monitors, monitored_by;
+  std::unique_ptr<Relations> rel;
   {
     MetaLock lock(*p);
-    links.swap(p->links);
-    monitors.swap(p->monitors);
-    monitored_by.swap(p->monitored_by);
+    rel = std::move(p->relations);
     p->trap_exit = false;
+  }
+  std::vector<Pid> links;
+  std::vector<MonitorEntry> monitors, monitored_by;
+  if (rel) {
+    links = rel->links();
+    monitors = rel->monitors();
+    monitored_by = rel->watchers();
   }
   for (Pid l : links) send_exit(self, l, reason, true);
   for (const MonitorEntry& m : monitored_by) {
@@ -282,7 +276,7 @@ void RuntimeImpl::handle_exit_signal(Process* p, Signal* s) {
   static const Atom kill("kill"), killed("killed");
   if (s->linked) {
     MetaLock lock(*p);
-    if (!erase_pid(p->links, s->from)) {  // unlinked meanwhile: the signal is void
+    if (!p->rel().remove_link(s->from)) {  // unlinked meanwhile: the signal is void
       delete s;
       return;
     }
@@ -322,30 +316,29 @@ void RuntimeImpl::drain(Process* p) {
       case SignalKind::kExit: handle_exit_signal(p, s); continue;
       case SignalKind::kLink: {
         MetaLock lock(*p);
-        if (std::find(p->links.begin(), p->links.end(), s->from) == p->links.end())
-          p->links.push_back(s->from);
+        p->rel().add_link(s->from);
         break;
       }
       case SignalKind::kUnlink: {
         MetaLock lock(*p);
-        erase_pid(p->links, s->from);
+        p->rel().remove_link(s->from);
         break;
       }
       case SignalKind::kMonitor: {
         MetaLock lock(*p);
-        p->monitored_by.push_back({s->ref, s->from});
+        p->rel().add_watcher(s->ref, s->from);
         break;
       }
       case SignalKind::kDemonitor: {
         MetaLock lock(*p);
-        erase_ref(p->monitored_by, s->ref);
+        p->rel().remove_watcher(s->ref);
         break;
       }
       case SignalKind::kDown: {
         bool active;
         {
           MetaLock lock(*p);
-          active = erase_ref(p->monitors, s->ref);
+          active = p->rel().remove_monitor(s->ref);
         }
         if (active) {  // a demonitored ref's DOWN never shows up
           static const Atom process("process");
@@ -450,12 +443,13 @@ std::optional<ProcessInfo> RuntimeImpl::info(Pid pid) const {
   std::size_t vectors;
   {
     MetaLock lock(*p);
-    info.links = p->links;
-    for (const auto& m : p->monitors) info.monitors.push_back(m.ref);
-    for (const auto& m : p->monitored_by) info.monitored_by.push_back(m.pid);
+    if (p->relations) {
+      info.links = p->relations->links();
+      for (const auto& m : p->relations->monitors()) info.monitors.push_back(m.ref);
+      for (const auto& m : p->relations->watchers()) info.monitored_by.push_back(m.pid);
+    }
     info.trap_exit = p->trap_exit;
-    vectors = p->links.capacity() * sizeof(Pid) +
-              (p->monitors.capacity() + p->monitored_by.capacity()) * sizeof(MonitorEntry);
+    vectors = p->relations ? p->relations->memory() : 0;
   }
   info.memory = sizeof(Process) + p->frame_bytes + vectors +
                 p->queue_len.load(std::memory_order_relaxed) * sizeof(Signal) +

@@ -136,8 +136,10 @@ void RuntimeImpl::enqueue(Process* p) {
   Worker* w = tl_runtime == this ? tl_worker : nullptr;
   if (w) {
     // Woken by the process running here: it runs next, here, keeping pairs on one core.
-    if (w->next) w->queue.push(w->next);
-    w->next = p;
+    // Only this worker looks at `next`, so nobody else needs waking for it.
+    Process* displaced = std::exchange(w->next, p);
+    if (!displaced) return;
+    w->queue.push(displaced);
   } else {
     injection_.push(p);
   }

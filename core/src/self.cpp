@@ -77,8 +77,7 @@ void Self::link(Pid other) const {
   }
   {
     MetaLock lock(*p_);
-    if (std::find(p_->links.begin(), p_->links.end(), other) != p_->links.end()) return;
-    p_->links.push_back(other);
+    if (!p_->rel().add_link(other)) return;
   }
   impl(rt_).deliver(impl(rt_).make_signal(SignalKind::kLink, pid(), other));
 }
@@ -86,9 +85,7 @@ void Self::link(Pid other) const {
 void Self::unlink(Pid other) const {
   {
     MetaLock lock(*p_);
-    auto it = std::find(p_->links.begin(), p_->links.end(), other);
-    if (it == p_->links.end()) return;
-    p_->links.erase(it);
+    if (!p_->rel().remove_link(other)) return;
   }
   impl(rt_).deliver(impl(rt_).make_signal(SignalKind::kUnlink, pid(), other));
 }
@@ -102,7 +99,7 @@ Ref Self::monitor(Pid other) const {
 void Self::monitor(Pid other, Ref ref) const {
   {
     MetaLock lock(*p_);
-    p_->monitors.push_back({ref, other});
+    p_->rel().add_monitor(ref, other);
   }
   Signal* s = impl(rt_).make_signal(SignalKind::kMonitor, pid(), other);
   s->ref = ref;
@@ -114,13 +111,7 @@ bool Self::demonitor(Ref ref, bool flush) const {
   bool active;
   {
     MetaLock lock(*p_);
-    auto it = std::find_if(p_->monitors.begin(), p_->monitors.end(),
-                           [&](const detail::MonitorEntry& e) { return e.ref == ref; });
-    active = it != p_->monitors.end();
-    if (active) {
-      target = it->pid;
-      p_->monitors.erase(it);
-    }
+    active = p_->rel().remove_monitor(ref, &target);
   }
   if (active) {
     Signal* s = impl(rt_).make_signal(SignalKind::kDemonitor, pid(), target);

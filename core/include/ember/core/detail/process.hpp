@@ -4,9 +4,11 @@
 #include <atomic>
 #include <coroutine>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "ember/core/detail/mailbox.hpp"
+#include "ember/core/detail/relations.hpp"
 #include "ember/core/detail/timer_wheel.hpp"
 #include "ember/core/proc.hpp"
 
@@ -39,11 +41,6 @@ struct PendingReceive {
   Term message;
 };
 
-struct MonitorEntry {
-  Ref ref;
-  Pid pid;  // the watched process (in `monitors`) or the watcher (in `monitored_by`)
-};
-
 struct Closure {
   void* object = nullptr;
   void (*destroy)(void*) = nullptr;
@@ -61,8 +58,7 @@ struct Process {
   std::atomic<std::uint64_t> reductions{0};
   std::atomic<std::uint32_t> queue_len{0};  // messages in inbox + saved
   std::atomic<std::uint64_t> queue_bytes{0};  // heap bytes of those messages
-  // Guards what introspection reads from other threads: links, monitors, monitored_by,
-  // trap_exit. Taken by the owner only when it changes them (rare), never on send/receive.
+  // Guards what introspection reads from other threads: relations and trap_exit. Taken by the owner only when it changes them (rare), never on send/receive.
   std::atomic_flag meta_lock = ATOMIC_FLAG_INIT;
   static constexpr std::uint32_t kClosed = 1u << 31;
 
@@ -81,9 +77,7 @@ struct Process {
   PendingReceive* pending = nullptr;
   std::uint64_t receive_seq = 0;
   TimerNode timer;
-  std::vector<Pid> links;
-  std::vector<MonitorEntry> monitors;
-  std::vector<MonitorEntry> monitored_by;
+  std::unique_ptr<Relations> relations;  // links and monitors; null while there are none
   std::uint32_t budget_used = 0;  // reductions in the current run, for fairness
   bool trap_exit = false;
   bool yield_requested = false;
@@ -96,6 +90,11 @@ struct Process {
   std::size_t frame_bytes = 0;    // the coroutine frame's size, for info()
 
   Pid pid() const { return Pid::from_bits(pid_bits.load(std::memory_order_relaxed)); }
+  // Call with meta_lock held.
+  Relations& rel() {
+    if (!relations) relations = std::make_unique<Relations>();
+    return *relations;
+  }
 };
 
 // Holds a Process's meta_lock for a scope.
