@@ -62,7 +62,7 @@ void spawn_idle(std::size_t n, const std::string& name) {
   pids.reserve(n);
   rt.run([&](Self self) -> Proc {
     auto t0 = Clock::now();
-    for (std::size_t i = 0; i < n; ++i) pids.push_back(self.spawn(idle));
+    for (std::size_t i = 0; i < n; ++i) pids.push_back(self.spawn(idle));  // (spawn is not a yield point)
     spawn_ns = ns_since(t0);
     co_return;
   });
@@ -167,7 +167,7 @@ void many_to_one(std::size_t producers, std::size_t n) {
     for (std::size_t p = 0; p < producers; ++p)
       ps.push_back(self.spawn([consumer, n](Self s) -> Proc {
         co_await s.receive(match("go"_a));
-        for (std::size_t k = n; k > 0; --k) s.send(consumer, tuple("msg"_a, std::int64_t(k)));
+        for (std::size_t k = n; k > 0; --k) co_await s.send(consumer, tuple("msg"_a, std::int64_t(k)));
       }));
     co_await self.sleep(std::chrono::milliseconds(10));
     auto t0 = Clock::now();

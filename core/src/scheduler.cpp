@@ -10,8 +10,7 @@ namespace ember::detail {
 
 namespace {
 
-// Reductions a process may use in one run before it goes to the back of the queue.
-constexpr std::uint32_t kBudget = 2000;
+constexpr std::uint32_t kBudget = kReductionBudget;
 // Consecutive hand-offs through a worker's `next` slot before its queue gets a turn, so
 // a ping-pong pair cannot starve the rest.
 constexpr std::uint32_t kNextStreak = 64;

@@ -17,7 +17,7 @@ using detail::SignalKind;
 namespace detail {
 
 namespace {
-constexpr std::uint32_t kReceiveBudget = 2000;
+constexpr std::uint32_t kReceiveBudget = kReductionBudget;
 RuntimeImpl& impl_of(Process* p) { return p->runtime->impl(); }
 }  // namespace
 
@@ -54,16 +54,17 @@ const Atom& noproc() {
 }
 }  // namespace
 
-void Self::send(Pid to, Term message) const {
+Sent Self::send(Pid to, Term message) const {
   p_->reductions.fetch_add(1, std::memory_order_relaxed);
   ++p_->budget_used;
   impl(rt_).send(pid(), to, std::move(message));
+  return Sent{p_};
 }
 
-void Self::send(Atom name, Term message) const {
+Sent Self::send(Atom name, Term message) const {
   auto to = whereis(name);
   if (!to) throw ErlangError(Atom("badarg"));
-  send(*to, std::move(message));
+  return send(*to, std::move(message));
 }
 
 void Self::link(Pid other) const {

@@ -20,6 +20,9 @@ struct SpawnOptions;
 
 using std::chrono::milliseconds;
 
+// Reductions a process may use in one run before it must let others run.
+inline constexpr std::uint32_t kReductionBudget = 2000;
+
 // What a receive returned: the message and which clause took it, or a timeout.
 class Message {
  public:
@@ -108,6 +111,14 @@ class Receive {
   detail::PendingReceive pending_;
 };
 
+// What send returns: awaiting it yields only if the budget is spent.
+struct Sent {
+  detail::Process* p;
+  bool await_ready() const noexcept { return p->budget_used < kReductionBudget; }
+  void await_suspend(std::coroutine_handle<>) const noexcept { p->yield_requested = true; }
+  void await_resume() const noexcept {}
+};
+
 struct Yield {
   detail::Process* p;
   bool await_ready() const noexcept { return false; }
@@ -127,10 +138,13 @@ class Self {
   Pid pid() const { return p_->pid(); }
   Runtime& runtime() const { return *rt_; }
 
-  // Never blocks, never fails for a dead pid.
-  void send(Pid to, Term message) const;
+  // Never blocks, never fails for a dead pid. The message is sent when send returns;
+  // `co_await self.send(...)` also makes the send a preemption point: a process that has
+  // used its reduction budget lets others run there (a loop that only sends should
+  // await its sends, as Erlang would preempt it).
+  Sent send(Pid to, Term message) const;
   // Throws ErlangError(badarg) when no process has that name.
-  void send(Atom name, Term message) const;
+  Sent send(Atom name, Term message) const;
 
   template <class F>
   Pid spawn(F&& f) const;
