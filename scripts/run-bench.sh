@@ -14,6 +14,7 @@ workloads=("$@")
 
 echo "# $(date -Is) $(nproc) cores, $(uname -r)"
 "$build/bench/term_codec" | tee "$out/ember.txt"
+"$build/bench/savina" 2> "$out/savina.log" | tee -a "$out/ember.txt"
 # One fresh OS process per workload, as the Erlang side uses one fresh VM per benchmark.
 for w in "${workloads[@]}"; do
   "$build/bench/ember-bench" "$w" 2> "$out/ember-bench.$w.log" | grep -v '^#' | tee -a "$out/ember.txt"
@@ -27,6 +28,7 @@ echo "# Erlang/OTP $(erl -noshell -eval 'io:format("~s", [erlang:system_info(otp
 cp "$here"/bench/erlang/*.erl "$out/"
 (cd "$out" && erlc ./*.erl)
 (cd "$out" && erl +S 2 -noshell -s term_codec main -s init stop) | tee "$out/erlang.txt"
+(cd "$out" && erl +S 2 -noshell -run savina main -s init stop) | tee -a "$out/erlang.txt"
 # ebench prints "REP name value unit" per repetition; keep the median, as its run.sh does.
 for w in "${workloads[@]}"; do
   case $w in many_to_one) ebench=(many_to_one_on_heap many_to_one_off_heap) ;; *) ebench=("$w") ;; esac
