@@ -20,7 +20,8 @@ std::vector<double> measure(int reps, long n, F&& body) {
   for (int r = 0; r < reps; ++r) {
     auto start = std::chrono::steady_clock::now();
     body(n);
-    auto ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count();
+    auto ns =
+        std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count();
     out.push_back(ns / double(n));
   }
   return out;
@@ -29,8 +30,8 @@ std::vector<double> measure(int reps, long n, F&& body) {
 // Prints "# name: reps=N min=.. median=.. max=.. unit" then "name: min unit".
 inline void report(const char* name, std::vector<double> v, const char* unit) {
   std::sort(v.begin(), v.end());
-  std::printf("# %s: reps=%zu min=%.3f median=%.3f max=%.3f %s\n", name, v.size(), v.front(), v[v.size() / 2],
-              v.back(), unit);
+  std::printf("# %s: reps=%zu min=%.3f median=%.3f max=%.3f %s\n", name, v.size(), v.front(),
+              v[v.size() / 2], v.back(), unit);
   std::printf("%s: %.1f %s\n", name, v.front(), unit);
 }
 

@@ -1,6 +1,7 @@
 // ember-bench: the local runtime's workloads, named and shaped as the Erlang anchors
 // (bench/erlang/ebench.erl, from shared/anchors/erlang) so the two line up by name.
-//   ember-bench [spawn_idle|spawn_idle_10m|spawn_exit|ring_10k|ring_1m|pingpong|many_to_one|selective]...
+//   ember-bench
+//   [spawn_idle|spawn_idle_10m|spawn_exit|ring_10k|ring_1m|pingpong|many_to_one|selective]...
 // With no argument it runs all but spawn_idle_10m. Prints `name: value unit` lines.
 #include <unistd.h>
 
@@ -51,7 +52,9 @@ void wait_idle(Runtime& rt, Pid last) {
   }
 }
 
-Proc idle(Self self) { co_await self.receive(match("stop"_a)); }
+Proc idle(Self self) {
+  co_await self.receive(match("stop"_a));
+}
 
 // 1. spawn_idle: spawn N processes that wait in receive; time, RSS per process, kill time.
 void spawn_idle(std::size_t n, const std::string& name) {
@@ -62,14 +65,16 @@ void spawn_idle(std::size_t n, const std::string& name) {
   pids.reserve(n);
   rt.run([&](Self self) -> Proc {
     auto t0 = Clock::now();
-    for (std::size_t i = 0; i < n; ++i) pids.push_back(self.spawn(idle));  // (spawn is not a yield point)
+    for (std::size_t i = 0; i < n; ++i)
+      pids.push_back(self.spawn(idle));  // (spawn is not a yield point)
     spawn_ns = ns_since(t0);
     co_return;
   });
   wait_idle(rt, pids.back());
   long rss1 = rss_bytes();
   rec(name + "_us_per_spawn", spawn_ns / 1000 / double(n), "us");
-  rec(name + "_bytes_per_proc_rss", double(rss1 - rss0 - long(n * sizeof(Pid))) / double(n), "bytes");
+  rec(name + "_bytes_per_proc_rss", double(rss1 - rss0 - long(n * sizeof(Pid))) / double(n),
+      "bytes");
   rec(name + "_process_info_memory", double(rt.info(pids.back())->memory), "bytes");
   auto t0 = Clock::now();
   for (Pid p : pids) rt.exit(p, Atom("kill"));
@@ -88,7 +93,8 @@ void spawn_exit(std::size_t n) {
     rec("spawn_exit_1M_msg_us_per_proc", ns_since(t0) / 1000 / double(n), "us");
     t0 = Clock::now();
     for (std::size_t i = 0; i < n; ++i) self.spawn_monitor([](Self) {});
-    for (std::size_t i = 0; i < n; ++i) co_await self.receive(match(tuple(Atom("DOWN"), _, _, _, _)));
+    for (std::size_t i = 0; i < n; ++i)
+      co_await self.receive(match(tuple(Atom("DOWN"), _, _, _, _)));
     rec("spawn_exit_1M_monitor_us_per_proc", ns_since(t0) / 1000 / double(n), "us");
   });
 }
@@ -167,14 +173,16 @@ void many_to_one(std::size_t producers, std::size_t n) {
     for (std::size_t p = 0; p < producers; ++p)
       ps.push_back(self.spawn([consumer, n](Self s) -> Proc {
         co_await s.receive(match("go"_a));
-        for (std::size_t k = n; k > 0; --k) co_await s.send(consumer, tuple("msg"_a, std::int64_t(k)));
+        for (std::size_t k = n; k > 0; --k)
+          co_await s.send(consumer, tuple("msg"_a, std::int64_t(k)));
       }));
     co_await self.sleep(std::chrono::milliseconds(10));
     auto t0 = Clock::now();
     for (Pid p : ps) self.send(p, "go"_a);
     co_await self.receive(match("consumed"_a));
     double secs = ns_since(t0) / 1e9;
-    rec("many_to_one_" + std::to_string(producers) + "p_msgs_per_sec", double(total) / secs, "msgs/s");
+    rec("many_to_one_" + std::to_string(producers) + "p_msgs_per_sec", double(total) / secs,
+        "msgs/s");
   });
 }
 
@@ -206,7 +214,8 @@ void selective() {
         runs.push_back((co_await self.receive("{ns, _}"_p))[1].as<double>());
       }
       std::sort(runs.begin(), runs.end());
-      rec("selective_receive_ref_" + std::to_string(q) + "queued_ns_per_roundtrip", runs[runs.size() / 2], "ns");
+      rec("selective_receive_ref_" + std::to_string(q) + "queued_ns_per_roundtrip",
+          runs[runs.size() / 2], "ns");
     }
     self.exit(server, Atom("kill"));
   });
@@ -220,7 +229,11 @@ const std::map<std::string, std::function<void()>>& workloads() {
       {"ring_10k", [] { ring(10000, 1000, "ring_10k_x1000"); }},
       {"ring_1m", [] { ring(1000000, 10, "ring_1M_x10"); }},
       {"pingpong", [] { pingpong(1000000); }},
-      {"many_to_one", [] { many_to_one(2, 1000000); many_to_one(8, 1000000); }},
+      {"many_to_one",
+       [] {
+         many_to_one(2, 1000000);
+         many_to_one(8, 1000000);
+       }},
       {"selective", [] { selective(); }},
   };
   return w;
@@ -235,8 +248,10 @@ int main(int argc, char** argv) {
       if (name != "spawn_idle_10m") chosen.push_back(name);
   for (const auto& name : chosen) {
     if (!workloads().count(name)) {
-      std::fprintf(stderr, "ember-bench: unknown workload '%s'\nusage: ember-bench [WORKLOAD...]\nworkloads:",
-                   name.c_str());
+      std::fprintf(
+          stderr,
+          "ember-bench: unknown workload '%s'\nusage: ember-bench [WORKLOAD...]\nworkloads:",
+          name.c_str());
       for (const auto& [w, fn] : workloads()) std::fprintf(stderr, " %s", w.c_str());
       std::fprintf(stderr, "\n");
       return 2;

@@ -3,12 +3,12 @@
 // (the median of 3 runs).
 //   savina [pingpong|counting|fjthrput|fjcreate|threadring|chameneos|big]...
 #include <algorithm>
-#include <cmath>
-#include <optional>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -109,7 +109,8 @@ Proc threadring(Self self) {
   constexpr std::int64_t kHops = 100000;
   Pid main = self.pid();
   std::vector<Pid> ring;
-  for (int i = 0; i < kProcs; ++i) ring.push_back(self.spawn([main](Self s) { return ring_member(s, main); }));
+  for (int i = 0; i < kProcs; ++i)
+    ring.push_back(self.spawn([main](Self s) { return ring_member(s, main); }));
   for (int i = 0; i < kProcs; ++i) self.send(ring[i], tuple("next"_a, ring[(i + 1) % kProcs]));
   self.send(ring[0], tuple("token"_a, kHops));
   co_await self.receive(match("done"_a));
@@ -190,8 +191,12 @@ Proc big(Self self) {
 
 const std::map<std::string, std::function<Proc(Self)>>& benchmarks() {
   static const std::map<std::string, std::function<Proc(Self)>> b = {
-      {"big", big},           {"chameneos", chameneos},   {"counting", counting},
-      {"fjcreate", fjcreate}, {"fjthrput", fjthrput},     {"pingpong", pingpong},
+      {"big", big},
+      {"chameneos", chameneos},
+      {"counting", counting},
+      {"fjcreate", fjcreate},
+      {"fjthrput", fjthrput},
+      {"pingpong", pingpong},
       {"threadring", threadring},
   };
   return b;
@@ -205,7 +210,9 @@ int main(int argc, char** argv) {
     for (const auto& [name, fn] : benchmarks()) chosen.push_back(name);
   for (const auto& name : chosen)
     if (!benchmarks().count(name)) {
-      std::fprintf(stderr, "savina: unknown benchmark '%s'\nusage: savina [BENCHMARK...]\nbenchmarks:", name.c_str());
+      std::fprintf(stderr,
+                   "savina: unknown benchmark '%s'\nusage: savina [BENCHMARK...]\nbenchmarks:",
+                   name.c_str());
       for (const auto& [n, fn] : benchmarks()) std::fprintf(stderr, " %s", n.c_str());
       std::fprintf(stderr, "\n");
       return 2;

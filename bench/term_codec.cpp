@@ -123,7 +123,8 @@ void run(const Workload& w) {
     out.clear();
     encoder.encode_send(out, from, to, w.message);
   }
-  std::printf("%s_allocs_per_encode: %.2f allocs\n", prefix.c_str(), double(g_allocs.load() - before) / kCount);
+  std::printf("%s_allocs_per_encode: %.2f allocs\n", prefix.c_str(),
+              double(g_allocs.load() - before) / kCount);
   before = g_allocs.load();
   for (long i = 0; i < kCount; ++i) {
     decoder.feed(frame);
@@ -132,7 +133,8 @@ void run(const Workload& w) {
     Term t = read_term(reader.root().getSend().getMessage());
     bench::keep(t.word());
   }
-  std::printf("%s_allocs_per_decode: %.2f allocs\n", prefix.c_str(), double(g_allocs.load() - before) / kCount);
+  std::printf("%s_allocs_per_decode: %.2f allocs\n", prefix.c_str(),
+              double(g_allocs.load() - before) / kCount);
 }
 
 }  // namespace

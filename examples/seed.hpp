@@ -32,7 +32,8 @@ Co<Term> api_call(Self self, Pid service, Term request, milliseconds timeout = m
 // MetricCollector, registered as metric_collector.
 Proc metric_collector(Self self);
 void metric_record(Self self, std::string_view name, double value);
-Co<Term> metric_average(Self self, std::string_view name);  // {ok, Avg} | {error, not_found|timeout}
+Co<Term> metric_average(Self self,
+                        std::string_view name);  // {ok, Avg} | {error, not_found|timeout}
 
 // Counter: {inc, Caller} -> Count + 1; {get, Caller} -> Count.
 Proc counter(Self self, std::int64_t count);

@@ -34,13 +34,16 @@ bool match_word(Word p, Word t) {
       }
       return true;
     }
-    default: return equal(p, t);
+    default:
+      return equal(p, t);
   }
 }
 
 }  // namespace
 
-bool Pattern::operator()(const Term& t) const { return match_word(pattern_.word(), t.word()); }
+bool Pattern::operator()(const Term& t) const {
+  return match_word(pattern_.word(), t.word());
+}
 
 ErlangError::ErlangError(Term reason)
     : std::runtime_error("erlang error: " + reason.to_string()), reason_(std::move(reason)) {}

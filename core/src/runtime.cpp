@@ -127,7 +127,8 @@ void RuntimeImpl::terminate(Process* p) {
   // Close the inbox, then wait out senders already past the check: after this no new
   // signal can arrive, so the final drain below sees everything.
   p->senders.fetch_or(Process::kClosed, std::memory_order_acq_rel);
-  while ((p->senders.load(std::memory_order_acquire) & ~Process::kClosed) != 0) std::this_thread::yield();
+  while ((p->senders.load(std::memory_order_acquire) & ~Process::kClosed) != 0)
+    std::this_thread::yield();
   p->state.store(ProcState::kExiting, std::memory_order_release);
 
   while (Signal* s = p->inbox.pop()) {
@@ -312,8 +313,12 @@ void RuntimeImpl::drain(Process* p) {
       continue;
     }
     switch (s->kind) {
-      case SignalKind::kMessage: append_saved(p, s); continue;
-      case SignalKind::kExit: handle_exit_signal(p, s); continue;
+      case SignalKind::kMessage:
+        append_saved(p, s);
+        continue;
+      case SignalKind::kExit:
+        handle_exit_signal(p, s);
+        continue;
       case SignalKind::kLink: {
         MetaLock lock(*p);
         p->rel().add_link(s->from);
@@ -431,11 +436,19 @@ std::optional<ProcessInfo> RuntimeImpl::info(Pid pid) const {
   if (!p) return std::nullopt;
   ProcessInfo info{};
   switch (p->state.load(std::memory_order_acquire)) {
-    case ProcState::kWaiting: info.status = ProcessStatus::kWaiting; break;
-    case ProcState::kRunnable: info.status = ProcessStatus::kRunnable; break;
+    case ProcState::kWaiting:
+      info.status = ProcessStatus::kWaiting;
+      break;
+    case ProcState::kRunnable:
+      info.status = ProcessStatus::kRunnable;
+      break;
     case ProcState::kExiting:
-    case ProcState::kFree: info.status = ProcessStatus::kExiting; break;
-    default: info.status = ProcessStatus::kRunning; break;
+    case ProcState::kFree:
+      info.status = ProcessStatus::kExiting;
+      break;
+    default:
+      info.status = ProcessStatus::kRunning;
+      break;
   }
   info.message_queue_len = p->queue_len.load(std::memory_order_relaxed);
   info.reductions = p->reductions.load(std::memory_order_relaxed);
@@ -472,7 +485,8 @@ std::vector<Pid> RuntimeImpl::processes() const {
 RuntimeStats RuntimeImpl::stats() const {
   RuntimeStats s{};
   s.processes = live_count();
-  for (const auto& w : workers_) s.run_queue_lengths.push_back(w->queue.length.load(std::memory_order_relaxed));
+  for (const auto& w : workers_)
+    s.run_queue_lengths.push_back(w->queue.length.load(std::memory_order_relaxed));
   s.run_queue_lengths.push_back(injection_.length.load(std::memory_order_relaxed));
   s.memory = std::size_t(table_.used()) * sizeof(Process);
   s.long_runs = long_runs_.load(std::memory_order_relaxed);
@@ -484,34 +498,68 @@ RuntimeStats RuntimeImpl::stats() const {
 // ---------------------------------------------------------------------------------------
 // Runtime: the public face
 
-Runtime::Runtime(RuntimeConfig config) : impl_(std::make_unique<detail::RuntimeImpl>(*this, config)) {}
-Runtime::~Runtime() { stop(); }
+Runtime::Runtime(RuntimeConfig config)
+    : impl_(std::make_unique<detail::RuntimeImpl>(*this, config)) {}
+Runtime::~Runtime() {
+  stop();
+}
 
-void Runtime::stop() { impl_->stop(); }
-void Runtime::send(Pid to, Term message) { impl_->send(Pid(), to, std::move(message)); }
+void Runtime::stop() {
+  impl_->stop();
+}
+void Runtime::send(Pid to, Term message) {
+  impl_->send(Pid(), to, std::move(message));
+}
 void Runtime::send(Atom name, Term message) {
   auto pid = whereis(name);
   if (!pid) throw ErlangError(Atom("badarg"));
   send(*pid, std::move(message));
 }
-void Runtime::exit(Pid pid, Term reason) { impl_->send_exit(Pid(), pid, std::move(reason), false); }
-void Runtime::register_name(Atom name, Pid pid) { impl_->register_name(name, pid); }
-bool Runtime::unregister_name(Atom name) { return impl_->unregister_name(name); }
-std::optional<Pid> Runtime::whereis(Atom name) const { return impl_->whereis(name); }
-std::vector<Atom> Runtime::registered() const { return impl_->registered(); }
-bool Runtime::alive(Pid pid) const { return impl_->live(pid) != nullptr; }
-std::optional<ProcessInfo> Runtime::info(Pid pid) const { return impl_->info(pid); }
-std::vector<Pid> Runtime::processes() const { return impl_->processes(); }
-RuntimeStats Runtime::stats() const { return impl_->stats(); }
-std::size_t Runtime::process_count() const { return impl_->live_count(); }
-Ref Runtime::make_ref() { return impl_->make_ref(); }
-std::uint32_t Runtime::node() const { return impl_->node(); }
+void Runtime::exit(Pid pid, Term reason) {
+  impl_->send_exit(Pid(), pid, std::move(reason), false);
+}
+void Runtime::register_name(Atom name, Pid pid) {
+  impl_->register_name(name, pid);
+}
+bool Runtime::unregister_name(Atom name) {
+  return impl_->unregister_name(name);
+}
+std::optional<Pid> Runtime::whereis(Atom name) const {
+  return impl_->whereis(name);
+}
+std::vector<Atom> Runtime::registered() const {
+  return impl_->registered();
+}
+bool Runtime::alive(Pid pid) const {
+  return impl_->live(pid) != nullptr;
+}
+std::optional<ProcessInfo> Runtime::info(Pid pid) const {
+  return impl_->info(pid);
+}
+std::vector<Pid> Runtime::processes() const {
+  return impl_->processes();
+}
+RuntimeStats Runtime::stats() const {
+  return impl_->stats();
+}
+std::size_t Runtime::process_count() const {
+  return impl_->live_count();
+}
+Ref Runtime::make_ref() {
+  return impl_->make_ref();
+}
+std::uint32_t Runtime::node() const {
+  return impl_->node();
+}
 
 namespace detail {
 
-Process* allocate_process(Runtime& rt) { return rt.impl().allocate(); }
+Process* allocate_process(Runtime& rt) {
+  return rt.impl().allocate();
+}
 
-void start_process(Runtime& rt, Process* p, Proc::Handle coro, Closure closure, const SpawnOptions& options) {
+void start_process(Runtime& rt, Process* p, Proc::Handle coro, Closure closure,
+                   const SpawnOptions& options) {
   rt.impl().start(p, coro, closure, options);
 }
 
@@ -524,7 +572,9 @@ Term run_and_wait(Runtime& rt, Process* p, Proc::Handle coro, Closure closure) {
   return waiter.reason;
 }
 
-Self make_self(Runtime& rt, Process* p) { return Self(&rt, p); }
+Self make_self(Runtime& rt, Process* p) {
+  return Self(&rt, p);
+}
 
 }  // namespace detail
 }  // namespace ember

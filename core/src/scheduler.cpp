@@ -38,7 +38,9 @@ Term reason_of(Proc::promise_type& promise) {
 
 }  // namespace
 
-Process* current_process() noexcept { return tl_process; }
+Process* current_process() noexcept {
+  return tl_process;
+}
 
 void RunQueue::push(Process* p) {
   p->run_next = nullptr;
@@ -78,7 +80,9 @@ RuntimeImpl::RuntimeImpl(Runtime& rt, RuntimeConfig config)
   timer_thread_ = std::thread([this] { timer_loop(); });
 }
 
-RuntimeImpl::~RuntimeImpl() { stop(); }
+RuntimeImpl::~RuntimeImpl() {
+  stop();
+}
 
 void RuntimeImpl::stop() {
   if (stopped_) return;
@@ -124,7 +128,8 @@ void RuntimeImpl::wake(Process* p) {
         return;
       }
     } else if (s == ProcState::kRunning) {
-      if (p->state.compare_exchange_weak(s, ProcState::kRunningNotified, std::memory_order_acq_rel)) return;
+      if (p->state.compare_exchange_weak(s, ProcState::kRunningNotified, std::memory_order_acq_rel))
+        return;
     } else {
       return;  // already queued, already notified, or exiting
     }
@@ -168,7 +173,8 @@ Process* RuntimeImpl::find_work(Worker* w) {
 void RuntimeImpl::park(Worker* w) {
   // Spin briefly: waking a parked vCPU here costs 15-20 us, a spinning one 0.1 us.
   for (int i = 0; i < kSpinRounds; ++i) {
-    if (injection_.length.load(std::memory_order_relaxed) || w->queue.length.load(std::memory_order_relaxed))
+    if (injection_.length.load(std::memory_order_relaxed) ||
+        w->queue.length.load(std::memory_order_relaxed))
       return;
     std::this_thread::yield();
   }
@@ -180,7 +186,8 @@ void RuntimeImpl::park(Worker* w) {
   std::unique_lock lock(park_mutex_);
   idle_.fetch_add(1, std::memory_order_seq_cst);
   park_cv_.wait(lock, [&] {
-    return work_epoch_.load(std::memory_order_seq_cst) != seen || workers_stop_.load(std::memory_order_seq_cst);
+    return work_epoch_.load(std::memory_order_seq_cst) != seen ||
+           workers_stop_.load(std::memory_order_seq_cst);
   });
   idle_.fetch_sub(1, std::memory_order_seq_cst);
   lock.unlock();
@@ -231,7 +238,9 @@ void RuntimeImpl::run_slices(Process* p) {
     if (p->has_exit) return terminate(p);
     if (p->pending && !p->yield_requested && !try_complete(p)) {
       ProcState expected = ProcState::kRunning;
-      if (p->state.compare_exchange_strong(expected, ProcState::kWaiting, std::memory_order_acq_rel)) return;
+      if (p->state.compare_exchange_strong(expected, ProcState::kWaiting,
+                                           std::memory_order_acq_rel))
+        return;
       p->state.store(ProcState::kRunning, std::memory_order_release);  // notified: look again
       continue;
     }
@@ -282,7 +291,8 @@ void RuntimeImpl::arm_timeout(Process* p, std::uint64_t ms) {
 }
 
 void RuntimeImpl::cancel_timeout(Process* p) {
-  if (!p->timer.armed) return;  // only this process arms it; the timer thread disarms under the lock
+  if (!p->timer.armed)
+    return;  // only this process arms it; the timer thread disarms under the lock
   std::lock_guard lock(timer_mutex_);
   wheel_.cancel(&p->timer);
 }
@@ -378,9 +388,10 @@ void RuntimeImpl::watchdog() {
     w->reported = true;
     long_runs_.fetch_add(1, std::memory_order_relaxed);
     Pid p = Pid::from_bits(pid);
-    spdlog::warn("ember: process <{}.{}.{}> has held scheduler worker {} for over {} ms without "
-                 "yielding; move blocking work to blocking()",
-                 p.node(), p.slot(), p.generation(), w->index, kWatchdogMs);
+    spdlog::warn(
+        "ember: process <{}.{}.{}> has held scheduler worker {} for over {} ms without "
+        "yielding; move blocking work to blocking()",
+        p.node(), p.slot(), p.generation(), w->index, kWatchdogMs);
   }
 }
 
@@ -419,6 +430,8 @@ void wake_blocked(Runtime& rt, Pid pid, std::uint64_t token) {
   impl.deliver(s);
 }
 
-void submit_blocking(Runtime& rt, std::function<void()> job) { rt.impl().submit_blocking(std::move(job)); }
+void submit_blocking(Runtime& rt, std::function<void()> job) {
+  rt.impl().submit_blocking(std::move(job));
+}
 
 }  // namespace ember::detail

@@ -18,7 +18,9 @@ namespace detail {
 
 namespace {
 constexpr std::uint32_t kReceiveBudget = kReductionBudget;
-RuntimeImpl& impl_of(Process* p) { return p->runtime->impl(); }
+RuntimeImpl& impl_of(Process* p) {
+  return p->runtime->impl();
+}
 }  // namespace
 
 bool receive_ready(Process* p, PendingReceive& pending, const std::optional<milliseconds>& timeout,
@@ -37,7 +39,8 @@ bool receive_ready(Process* p, PendingReceive& pending, const std::optional<mill
   return pending.complete = pending.poll;
 }
 
-void receive_suspend(Process* p, PendingReceive& pending, const std::optional<milliseconds>& timeout) {
+void receive_suspend(Process* p, PendingReceive& pending,
+                     const std::optional<milliseconds>& timeout) {
   p->pending = &pending;
   ++p->receive_seq;
   if (timeout && timeout->count() > 0 && !pending.complete)
@@ -47,7 +50,9 @@ void receive_suspend(Process* p, PendingReceive& pending, const std::optional<mi
 }  // namespace detail
 
 namespace {
-detail::RuntimeImpl& impl(Runtime* rt) { return rt->impl(); }
+detail::RuntimeImpl& impl(Runtime* rt) {
+  return rt->impl();
+}
 const Atom& noproc() {
   static const Atom a("noproc");
   return a;
@@ -141,7 +146,9 @@ bool Self::trap_exit(bool on) const {
   return std::exchange(p_->trap_exit, on);
 }
 
-void Self::exit(Term reason) const { throw ProcessExit{std::move(reason)}; }
+void Self::exit(Term reason) const {
+  throw ProcessExit{std::move(reason)};
+}
 
 void Self::exit(Pid target, Term reason) const {
   static const Atom kill("kill"), killed("killed");
@@ -160,14 +167,23 @@ Ref Self::make_ref() const {
   return ref;
 }
 
-void Self::register_name(Atom name) const { rt_->register_name(name, pid()); }
-std::optional<Pid> Self::whereis(Atom name) const { return rt_->whereis(name); }
-std::size_t Self::message_queue_len() const { return p_->queue_len.load(std::memory_order_relaxed); }
-
-TimerRef Self::send_after(milliseconds t, Pid to, Term message) const {
-  return TimerRef{impl(rt_).send_after(std::uint64_t(std::max<std::int64_t>(0, t.count())), to, std::move(message))};
+void Self::register_name(Atom name) const {
+  rt_->register_name(name, pid());
+}
+std::optional<Pid> Self::whereis(Atom name) const {
+  return rt_->whereis(name);
+}
+std::size_t Self::message_queue_len() const {
+  return p_->queue_len.load(std::memory_order_relaxed);
 }
 
-bool Self::cancel_timer(TimerRef timer) const { return impl(rt_).cancel_timer(timer.id); }
+TimerRef Self::send_after(milliseconds t, Pid to, Term message) const {
+  return TimerRef{impl(rt_).send_after(std::uint64_t(std::max<std::int64_t>(0, t.count())), to,
+                                       std::move(message))};
+}
+
+bool Self::cancel_timer(TimerRef timer) const {
+  return impl(rt_).cancel_timer(timer.id);
+}
 
 }  // namespace ember

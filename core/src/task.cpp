@@ -39,7 +39,8 @@ Co<Term> await(Self self, Task t, milliseconds timeout) {
   std::optional<Term> result = co_await yield(self, t, timeout);
   if (!result) {
     static const Atom timeout_atom("timeout"), await_atom("await");
-    self.exit(tuple(timeout_atom, tuple(detail::task_atom(), await_atom, list(task_term(t), timeout.count()))));
+    self.exit(tuple(timeout_atom,
+                    tuple(detail::task_atom(), await_atom, list(task_term(t), timeout.count()))));
   }
   co_return std::move(*result);
 }

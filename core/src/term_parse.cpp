@@ -382,8 +382,12 @@ Term parse(std::string_view text, bool pattern) {
 
 }  // namespace
 
-Term parse_term(std::string_view text) { return parse(text, false); }
+Term parse_term(std::string_view text) {
+  return parse(text, false);
+}
 
-Pattern parse_pattern(std::string_view text) { return Pattern(parse(text, true)); }
+Pattern parse_pattern(std::string_view text) {
+  return Pattern(parse(text, true));
+}
 
 }  // namespace ember

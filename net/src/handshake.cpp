@@ -14,7 +14,9 @@ void ensure_sodium() {
   if (!ok) throw std::runtime_error("libsodium failed to initialise");
 }
 
-capnp::Data::Reader data_of(const std::array<unsigned char, 32>& a) { return {a.data(), a.size()}; }
+capnp::Data::Reader data_of(const std::array<unsigned char, 32>& a) {
+  return {a.data(), a.size()};
+}
 
 }  // namespace
 
@@ -34,7 +36,8 @@ Handshake::Digest Handshake::digest(const Nonce& nonce, std::string_view prover)
   crypto_auth_hmacsha256_state st;
   crypto_auth_hmacsha256_init(&st, key_.data(), key_.size());
   crypto_auth_hmacsha256_update(&st, nonce.data(), nonce.size());
-  crypto_auth_hmacsha256_update(&st, reinterpret_cast<const unsigned char*>(prover.data()), prover.size());
+  crypto_auth_hmacsha256_update(&st, reinterpret_cast<const unsigned char*>(prover.data()),
+                                prover.size());
   Digest d;
   crypto_auth_hmacsha256_final(&st, d.data());
   return d;
@@ -66,10 +69,11 @@ Handshake::Status Handshake::fail(std::string why) {
 
 Handshake::Status Handshake::read_hello(wire::Hello::Reader hello) {
   if (hello.getVersion() != kProtocolVersion)
-    return fail("peer speaks protocol version " + std::to_string(hello.getVersion()) + ", this node " +
-                std::to_string(kProtocolVersion));
+    return fail("peer speaks protocol version " + std::to_string(hello.getVersion()) +
+                ", this node " + std::to_string(kProtocolVersion));
   auto name = hello.getNode().getName();
-  if (name.size() == 0 || name.size() > 255) return fail("peer sent an empty or over-long node name");
+  if (name.size() == 0 || name.size() > 255)
+    return fail("peer sent an empty or over-long node name");
   peer_.name.assign(name.cStr(), name.size());
   peer_.creation = hello.getNode().getCreation();
   peer_.flags = hello.getFlags();
@@ -78,14 +82,17 @@ Handshake::Status Handshake::read_hello(wire::Hello::Reader hello) {
   return Status::kContinue;
 }
 
-Handshake::Status Handshake::on_frame(wire::Frame::Reader f, FrameEncoder& encoder, std::vector<std::byte>& out) {
+Handshake::Status Handshake::on_frame(wire::Frame::Reader f, FrameEncoder& encoder,
+                                      std::vector<std::byte>& out) {
   switch (state_) {
     case State::kAwaitHello: {
-      if (!f.isHello()) return fail("expected Hello, got frame kind " + std::to_string(unsigned(f.which())));
+      if (!f.isHello())
+        return fail("expected Hello, got frame kind " + std::to_string(unsigned(f.which())));
       if (read_hello(f.getHello()) == Status::kFailed) return Status::kFailed;
       if (role_ == Role::kAcceptor) {
         send_hello(encoder, out);
-        encoder.encode(out, [&](wire::Frame::Builder b) { b.initChallenge().setNonce(data_of(my_nonce_)); });
+        encoder.encode(
+            out, [&](wire::Frame::Builder b) { b.initChallenge().setNonce(data_of(my_nonce_)); });
         state_ = State::kAwaitReply;
       } else {
         state_ = State::kAwaitChallenge;
@@ -117,7 +124,8 @@ Handshake::Status Handshake::on_frame(wire::Frame::Reader f, FrameEncoder& encod
       Nonce theirs;
       std::memcpy(theirs.data(), r.getNonce().begin(), 32);
       Digest d = digest(theirs, self_.name);
-      encoder.encode(out, [&](wire::Frame::Builder b) { b.initChallengeAck().setDigest(data_of(d)); });
+      encoder.encode(out,
+                     [&](wire::Frame::Builder b) { b.initChallengeAck().setDigest(data_of(d)); });
       state_ = State::kDone;
       return Status::kDone;
     }
@@ -130,9 +138,12 @@ Handshake::Status Handshake::on_frame(wire::Frame::Reader f, FrameEncoder& encod
       state_ = State::kDone;
       return Status::kDone;
     }
-    case State::kStart: return fail("handshake not started");
-    case State::kDone: return Status::kDone;
-    case State::kFailed: return Status::kFailed;
+    case State::kStart:
+      return fail("handshake not started");
+    case State::kDone:
+      return Status::kDone;
+    case State::kFailed:
+      return Status::kFailed;
   }
   return fail("unreachable");
 }

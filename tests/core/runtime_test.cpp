@@ -71,7 +71,8 @@ TEST_CASE("exits racing with links and monitors: every DOWN and EXIT exactly onc
       auto e = co_await self.receive(match(tuple(kExit, t, _)));
       exits += e[2].is("boom"_a) || e[2].is(Atom("noproc"));
     }
-    auto m = co_await self.receive(match(tuple(kDown, _, _, _, _)), match(tuple(kExit, _, _))).after(100ms);
+    auto m = co_await self.receive(match(tuple(kDown, _, _, _, _)), match(tuple(kExit, _, _)))
+                 .after(100ms);
     extra = m.timed_out() ? 0 : 1;
   });
   CHECK(downs == kTrials);
@@ -115,7 +116,7 @@ TEST_CASE("names: register, whereis, send by name, errors as Erlang") {
     });
     self.runtime().register_name(Atom("echo"), echo);
     CHECK_THROWS_AS(self.runtime().register_name(Atom("echo"), self.pid()), ErlangError);  // taken
-    CHECK_THROWS_AS(self.runtime().register_name(Atom("other"), echo), ErlangError);      // named
+    CHECK_THROWS_AS(self.runtime().register_name(Atom("other"), echo), ErlangError);       // named
     self.send(Atom("echo"), tuple("ping"_a, self.pid()));
     reply = (co_await self.receive()).term();
   });
@@ -182,7 +183,8 @@ TEST_CASE("call-reply with a fresh ref skips old messages (receive mark)") {
 TEST_CASE("stop kills every process and a runtime can start again") {
   for (int round = 0; round < 3; ++round) {
     Runtime rt({.workers = 2});
-    for (int i = 0; i < 1000; ++i) rt.spawn([](Self s) -> Proc { co_await s.receive(match("never"_a)); });
+    for (int i = 0; i < 1000; ++i)
+      rt.spawn([](Self s) -> Proc { co_await s.receive(match("never"_a)); });
     CHECK(rt.process_count() == 1000);
     rt.stop();
     CHECK(rt.process_count() == 0);
@@ -248,7 +250,8 @@ TEST_CASE("a million processes waiting with timeouts are cheap, and stop frees t
 
 TEST_CASE("an idle runtime uses no CPU: workers park, the timer thread sleeps") {
   Runtime rt({.workers = 2});
-  for (int i = 0; i < 100; ++i) rt.spawn([](Self s) -> Proc { co_await s.receive(match("never"_a)); });
+  for (int i = 0; i < 100; ++i)
+    rt.spawn([](Self s) -> Proc { co_await s.receive(match("never"_a)); });
   auto cpu = [] {
     timespec ts{};
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);

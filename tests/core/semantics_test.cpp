@@ -57,8 +57,10 @@ TEST_CASE("02_fifo_per_sender_pair") {
     for (int i = 0; i < 1000; ++i) {
       auto m = co_await self.receive();
       int n = m[1].as<int>();
-      if (m[0].is("a"_a)) a_in_order &= n == next_a++;
-      else b_in_order &= n == next_b++;
+      if (m[0].is("a"_a))
+        a_in_order &= n == next_a++;
+      else
+        b_in_order &= n == next_b++;
       ++total;
     }
   });
@@ -71,9 +73,11 @@ TEST_CASE("03_selective_receive_keeps_order") {
   Runtime rt({.workers = 2});
   std::vector<Term> selected, remaining;
   rt.run([&](Self self) -> Proc {
-    for (Term t : {Term("a"_a), tuple("x"_a, 1), Term("b"_a), Term("c"_a), tuple("x"_a, 2), Term("d"_a)})
+    for (Term t :
+         {Term("a"_a), tuple("x"_a, 1), Term("b"_a), Term("c"_a), tuple("x"_a, 2), Term("d"_a)})
       self.send(self.pid(), t);
-    for (int i = 0; i < 2; ++i) selected.push_back((co_await self.receive(match(tuple("x"_a, _))))[1]);
+    for (int i = 0; i < 2; ++i)
+      selected.push_back((co_await self.receive(match(tuple("x"_a, _))))[1]);
     for (;;) {
       auto m = co_await self.receive().after(0ms);
       if (m.timed_out()) break;
@@ -100,7 +104,8 @@ TEST_CASE("05_receive_after_timeout_fires") {
   Runtime rt({.workers = 2});
   bool timed_out = false;
   auto start = std::chrono::steady_clock::now();
-  rt.run([&](Self self) -> Proc { timed_out = (co_await self.receive().after(200ms)).timed_out(); });
+  rt.run(
+      [&](Self self) -> Proc { timed_out = (co_await self.receive().after(200ms)).timed_out(); });
   auto waited = std::chrono::steady_clock::now() - start;
   CHECK(timed_out);
   CHECK(waited >= 200ms);
@@ -190,7 +195,10 @@ TEST_CASE("15_link_abnormal_exit") {
   Runtime rt({.workers = 2});
   Term b_exit;
   Term a_exit = rt.run([&](Self self) -> Proc {
-    Pid b = self.spawn_link([](Self s) -> Proc { co_await s.sleep(20ms); s.exit("boom"_a); });
+    Pid b = self.spawn_link([](Self s) -> Proc {
+      co_await s.sleep(20ms);
+      s.exit("boom"_a);
+    });
     (void)b;
     co_await self.receive();  // never: the exit signal ends this process
   });
@@ -309,7 +317,10 @@ TEST_CASE("26_link_chain_three") {
     Pid me = self.pid();
     Pid a = self.spawn([me](Self s) -> Proc {
       Pid b = s.spawn_link([me](Self s2) -> Proc {
-        Pid c = s2.spawn_link([](Self s3) -> Proc { co_await s3.receive(match("crash"_a)); s3.exit("boom"_a); });
+        Pid c = s2.spawn_link([](Self s3) -> Proc {
+          co_await s3.receive(match("crash"_a));
+          s3.exit("boom"_a);
+        });
         s2.send(me, tuple("c"_a, c));
         co_await s2.receive(match("never"_a));
       });
@@ -351,7 +362,10 @@ TEST_CASE("28_monitor_down_abnormal") {
   Term down;
   bool alive_after = false;
   rt.run([&](Self self) -> Proc {
-    Pid t = self.spawn([](Self s) -> Proc { co_await s.sleep(10ms); s.exit("boom"_a); });
+    Pid t = self.spawn([](Self s) -> Proc {
+      co_await s.sleep(10ms);
+      s.exit("boom"_a);
+    });
     Ref r = self.monitor(t);
     down = (co_await self.receive(match(tuple(kDownAtom, r, "process"_a, t, _)))).term();
     alive_after = true;
@@ -386,7 +400,8 @@ TEST_CASE("30_demonitor_flush") {
     before = self.message_queue_len();
     demonitor_result = self.demonitor(r, true);
     after = self.message_queue_len();
-    got_down = !(co_await self.receive(match(tuple(kDownAtom, r, _, _, _))).after(50ms)).timed_out();
+    got_down =
+        !(co_await self.receive(match(tuple(kDownAtom, r, _, _, _))).after(50ms)).timed_out();
   });
   CHECK(before == 1);
   CHECK(demonitor_result);

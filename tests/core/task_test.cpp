@@ -107,7 +107,8 @@ TEST_CASE("42_task_async_stream_ordered") {
         [&](Self s, Term in) -> Co<int> {
           int now = ++running;
           int seen = peak.load();
-          while (now > seen && !peak.compare_exchange_weak(seen, now)) {}
+          while (now > seen && !peak.compare_exchange_weak(seen, now)) {
+          }
           int i = in.as<int>();
           co_await s.sleep(milliseconds((7 - i) * 20));
           --running;
@@ -188,7 +189,8 @@ TEST_CASE("Task.yield gives up without exiting; parallel map keeps order") {
     yielded_nothing = !(co_await task::yield(self, slow, 10ms)).has_value();
     std::vector<Term> in;
     for (int i = 0; i < 20; ++i) in.push_back(i);
-    squares = co_await task::parallel_map(self, in, [](Self, Term x) { return x.as<int>() * x.as<int>(); });
+    squares = co_await task::parallel_map(self, in,
+                                          [](Self, Term x) { return x.as<int>() * x.as<int>(); });
     co_await task::await(self, slow);
   });
   CHECK(yielded_nothing);

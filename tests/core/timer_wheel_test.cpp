@@ -39,8 +39,8 @@ TEST_CASE("every timer fires at its deadline tick, never early, across all level
     wheel.advance(now, due);
     for (TimerNode* n : due) {
       REQUIRE(expected.count(n));
-      REQUIRE(expected[n] <= now);            // never early
-      REQUIRE(expected[n] + 700 > now);       // due in this step, not a later one
+      REQUIRE(expected[n] <= now);       // never early
+      REQUIRE(expected[n] + 700 > now);  // due in this step, not a later one
       REQUIRE_FALSE(n->armed);
       expected.erase(n);
       ++fired;
@@ -66,7 +66,8 @@ TEST_CASE("an empty wheel jumps to the present; cancel is idempotent") {
 TEST_CASE("a million pending timers insert and cancel in O(1)") {
   TimerWheel wheel(0);
   std::vector<TimerNode> nodes(1000000);
-  for (std::size_t i = 0; i < nodes.size(); ++i) wheel.insert(&nodes[i], 1 + (i * 7919) % 3'600'000, 0);
+  for (std::size_t i = 0; i < nodes.size(); ++i)
+    wheel.insert(&nodes[i], 1 + (i * 7919) % 3'600'000, 0);
   CHECK(wheel.size() == nodes.size());
   for (auto& n : nodes) wheel.cancel(&n);
   CHECK(wheel.size() == 0);

@@ -174,7 +174,8 @@ TEST_CASE("a worker pool shares 1000 jobs") {
   rt.run([&](Self self) -> Proc {
     auto pool = start_pool(self, 10);
     for (int n = 0; n < 1000; ++n) self.send(pool[n % pool.size()], tuple("job"_a, self.pid(), n));
-    for (int n = 0; n < 1000; ++n) sum += (co_await self.receive("{done, _, _}"_p))[2].as<std::int64_t>();
+    for (int n = 0; n < 1000; ++n)
+      sum += (co_await self.receive("{done, _, _}"_p))[2].as<std::int64_t>();
     for (Pid w : pool) self.exit(w, Atom("kill"));
   });
   std::int64_t expected = 0;

@@ -28,7 +28,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       Term t = read_term(frame.getSend().getMessage());
       std::vector<std::byte> again;
       FrameEncoder encoder;
-      encoder.encode_send(again, read_pid(frame.getSend().getFrom()), read_pid(frame.getSend().getTo()), t);
+      encoder.encode_send(again, read_pid(frame.getSend().getFrom()),
+                          read_pid(frame.getSend().getTo()), t);
       FrameDecoder second;
       second.feed(again);
       auto w2 = second.next();

@@ -16,6 +16,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   std::string printed = ember::print_term(t);
   ember::Term back = ember::parse_term(printed);  // must not throw
-  if (!(back == t) || ember::print_term(back) != printed || back.hash() != t.hash()) __builtin_trap();
+  if (!(back == t) || ember::print_term(back) != printed || back.hash() != t.hash())
+    __builtin_trap();
   return 0;
 }

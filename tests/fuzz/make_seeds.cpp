@@ -3,9 +3,9 @@
 #include <fstream>
 #include <string>
 
+#include "../support/random_term.hpp"
 #include "ember/core/term_text.hpp"
 #include "ember/net/frame_encoder.hpp"
-#include "../support/random_term.hpp"
 
 int main(int argc, char** argv) {
   if (argc != 3) {

@@ -30,7 +30,8 @@ class Blocking {
   };
 
  public:
-  Blocking(Self self, F fn) : self_(self), state_(std::make_shared<State>(State{std::move(fn), {}, {}})) {}
+  Blocking(Self self, F fn)
+      : self_(self), state_(std::make_shared<State>(State{std::move(fn), {}, {}})) {}
 
   bool await_ready() const noexcept { return false; }
   void await_suspend(std::coroutine_handle<>) {

@@ -35,7 +35,9 @@ struct Guarded {
   bool operator()(const Term& t) const { return pattern(t) && guard(t); }
 };
 
-inline Pattern match(Term pattern) { return Pattern(std::move(pattern)); }
+inline Pattern match(Term pattern) {
+  return Pattern(std::move(pattern));
+}
 template <class Guard>
 Guarded<Guard> match(Term pattern, Guard guard) {
   return {Pattern(std::move(pattern)), std::move(guard)};

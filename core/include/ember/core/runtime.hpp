@@ -23,10 +23,10 @@ namespace ember {
 class Self;
 
 struct RuntimeConfig {
-  unsigned workers = 0;  // scheduler threads; 0 means one per core
+  unsigned workers = 0;                    // scheduler threads; 0 means one per core
   std::uint32_t node = NodeTable::kLocal;  // node index the pids carry
   std::uint32_t max_processes = 1u << 26;  // slots; Erlang's default limit is 2^20
-  unsigned blocking_threads = 4;  // most threads the blocking pool grows to
+  unsigned blocking_threads = 4;           // most threads the blocking pool grows to
 };
 
 enum class ProcessStatus { kRunning, kRunnable, kWaiting, kExiting };
@@ -35,10 +35,10 @@ struct ProcessInfo {
   ProcessStatus status;
   std::size_t message_queue_len;
   std::vector<Pid> links;
-  std::vector<Ref> monitors;      // refs of the monitors this process holds
+  std::vector<Ref> monitors;  // refs of the monitors this process holds
   std::vector<Pid> monitored_by;
   std::optional<Atom> registered_name;
-  std::size_t memory;             // bytes: control block, queued messages, bookkeeping
+  std::size_t memory;  // bytes: control block, queued messages, bookkeeping
   std::uint64_t reductions;
   bool trap_exit;
 };
@@ -117,7 +117,8 @@ class Runtime {
 
 namespace detail {
 Process* allocate_process(Runtime& rt);
-void start_process(Runtime& rt, Process* p, Proc::Handle coro, Closure closure, const SpawnOptions& options);
+void start_process(Runtime& rt, Process* p, Proc::Handle coro, Closure closure,
+                   const SpawnOptions& options);
 struct ExitWaiter;
 Term run_and_wait(Runtime& rt, Process* p, Proc::Handle coro, Closure closure);
 Self make_self(Runtime& rt, Process* p);

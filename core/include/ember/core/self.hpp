@@ -27,7 +27,8 @@ inline constexpr std::uint32_t kReductionBudget = 2000;
 class Message {
  public:
   Message() = default;
-  Message(std::size_t clause, Term term) : clause_(clause), term_(std::move(term)), timed_out_(false) {}
+  Message(std::size_t clause, Term term)
+      : clause_(clause), term_(std::move(term)), timed_out_(false) {}
   static Message timeout() { return Message(); }
 
   bool timed_out() const { return timed_out_; }
@@ -51,7 +52,8 @@ namespace detail {
 // The non-template half of a receive, in runtime.cpp.
 bool receive_ready(Process* p, PendingReceive& pending, const std::optional<milliseconds>& timeout,
                    const std::optional<Ref>& since);
-void receive_suspend(Process* p, PendingReceive& pending, const std::optional<milliseconds>& timeout);
+void receive_suspend(Process* p, PendingReceive& pending,
+                     const std::optional<milliseconds>& timeout);
 }  // namespace detail
 
 // `co_await self.receive(clause...)` with `.after(ms)` for a timeout. Clauses are tried in

@@ -76,7 +76,8 @@ Co<std::optional<Term>> yield(Self self, Task t, milliseconds timeout = millisec
 // Task.async_stream(inputs, f, max_concurrency: n): runs f over the inputs with at most
 // `max_concurrency` tasks at once; results come back in input order as {ok, Value}.
 template <class F>
-Co<std::vector<Term>> async_stream(Self self, std::vector<Term> inputs, F f, std::size_t max_concurrency,
+Co<std::vector<Term>> async_stream(Self self, std::vector<Term> inputs, F f,
+                                   std::size_t max_concurrency,
                                    milliseconds timeout = milliseconds(5000)) {
   std::vector<Term> results(inputs.size());
   std::vector<Task> running(inputs.size());

@@ -357,7 +357,9 @@ struct Source<T> {
   static Word write(const T& v, HeapWriter& out) { return deep_copy(Term(v).word(), out); }
 };
 template <class T>
-  requires requires { &TermConvert<T>::accepts; }
+requires requires {
+  &TermConvert<T>::accepts;
+}
 struct Source<std::optional<T>> {
   static std::size_t words(const std::optional<T>& v) { return deep_words(Term(v).word()); }
   static Word write(const std::optional<T>& v, HeapWriter& out) {
@@ -507,7 +509,9 @@ struct TermConvert<std::map<K, V>> {
   }
 };
 template <class T>
-  requires requires { &TermConvert<T>::accepts; }
+requires requires {
+  &TermConvert<T>::accepts;
+}
 struct TermConvert<std::optional<T>> {
   // nullopt <-> the atom `undefined`, as Erlang APIs spell "no value".
   static Term from(const std::optional<T>& v) { return v ? Term(*v) : Term(atoms::undefined()); }

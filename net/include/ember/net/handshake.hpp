@@ -36,7 +36,8 @@ struct PeerInfo {
 
 // One side of one connection's handshake.
 //   initiator: Hello ->            <- Hello, Challenge(nB)
-//              ChallengeReply(HMAC(cookie, nB | B), nA) ->       <- ChallengeAck(HMAC(cookie, nA | A))
+//              ChallengeReply(HMAC(cookie, nB | B), nA) ->       <- ChallengeAck(HMAC(cookie, nA |
+//              A))
 // Each digest covers the nonce and the name of the side that must prove itself, so a
 // reply cannot be reflected back. Nothing but these frames is accepted before done().
 class Handshake {

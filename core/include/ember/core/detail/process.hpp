@@ -56,9 +56,10 @@ struct Process {
   std::atomic<ProcState> state{ProcState::kFree};
   Mailbox inbox;
   std::atomic<std::uint64_t> reductions{0};
-  std::atomic<std::uint32_t> queue_len{0};  // messages in inbox + saved
+  std::atomic<std::uint32_t> queue_len{0};    // messages in inbox + saved
   std::atomic<std::uint64_t> queue_bytes{0};  // heap bytes of those messages
-  // Guards what introspection reads from other threads: relations and trap_exit. Taken by the owner only when it changes them (rare), never on send/receive.
+  // Guards what introspection reads from other threads: relations and trap_exit. Taken by the owner
+  // only when it changes them (rare), never on send/receive.
   std::atomic_flag meta_lock = ATOMIC_FLAG_INIT;
   static constexpr std::uint32_t kClosed = 1u << 31;
 
@@ -69,16 +70,16 @@ struct Process {
   // frames are owned by the Co<> objects in their callers' frames.
   std::vector<std::coroutine_handle<>> helpers;
   Closure closure;
-  SignalLink saved_head;             // messages taken from the inbox, oldest first
+  SignalLink saved_head;  // messages taken from the inbox, oldest first
   SignalLink* saved_tail = &saved_head;
   std::uint64_t saved_seq = 0;
-  SignalLink* mark = nullptr;        // receive mark (the ref trick): messages after it
+  SignalLink* mark = nullptr;  // receive mark (the ref trick): messages after it
   Ref mark_ref;
   PendingReceive* pending = nullptr;
   std::uint64_t receive_seq = 0;
   TimerNode timer;
   std::unique_ptr<Relations> relations;  // links and monitors; null while there are none
-  std::uint32_t budget_used = 0;  // reductions in the current run, for fairness
+  std::uint32_t budget_used = 0;         // reductions in the current run, for fairness
   bool trap_exit = false;
   bool yield_requested = false;
   bool has_exit = false;
@@ -87,7 +88,7 @@ struct Process {
   Process* run_next = nullptr;  // run queue link
   std::uint32_t slot = 0;
   std::uint32_t generation = 0;  // of the current or last incarnation
-  std::size_t frame_bytes = 0;    // the coroutine frame's size, for info()
+  std::size_t frame_bytes = 0;   // the coroutine frame's size, for info()
 
   Pid pid() const { return Pid::from_bits(pid_bits.load(std::memory_order_relaxed)); }
   // Call with meta_lock held.

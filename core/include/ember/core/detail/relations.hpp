@@ -3,8 +3,8 @@
 // processes have none, and pay one pointer.
 #pragma once
 
-#include <cstdint>
 #include <cstddef>
+#include <cstdint>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -28,7 +28,9 @@ class Relations {
   // Removes the monitor `ref` this process holds; its target in `target` if found.
   bool remove_monitor(Ref ref, Pid* target = nullptr) { return take(monitors_, ref, target); }
 
-  void add_watcher(Ref ref, Pid watcher) { watchers_.emplace(key(ref), MonitorEntry{ref, watcher}); }
+  void add_watcher(Ref ref, Pid watcher) {
+    watchers_.emplace(key(ref), MonitorEntry{ref, watcher});
+  }
   bool remove_watcher(Ref ref) { return take(watchers_, ref, nullptr); }
 
   bool empty() const { return links_.empty() && monitors_.empty() && watchers_.empty(); }
@@ -41,7 +43,8 @@ class Relations {
   std::vector<MonitorEntry> monitors() const { return values(monitors_); }
   std::vector<MonitorEntry> watchers() const { return values(watchers_); }
   std::size_t memory() const {
-    return sizeof(*this) + (links_.size() + monitors_.size() + watchers_.size()) * 48;  // nodes, roughly
+    return sizeof(*this) +
+           (links_.size() + monitors_.size() + watchers_.size()) * 48;  // nodes, roughly
   }
 
  private:
