@@ -48,12 +48,24 @@ struct AnyMessage {
 };
 inline constexpr AnyMessage any{};
 
+// A clause that refers to a pattern kept elsewhere (a static one): copying it into each
+// receive costs a pointer, not a reference count.
+class PatternRef {
+ public:
+  explicit PatternRef(const Pattern& p) : p_(&p) {}
+  bool operator()(const Term& t) const { return (*p_)(t); }
+  const Pattern& pattern() const { return *p_; }
+
+ private:
+  const Pattern* p_;
+};
+
 inline namespace literals {
-// "{echo, _, Pid}"_p: compiled once per literal.
+// "{echo, _, Pid}"_p: compiled once per literal, on first use.
 template <detail::AtomLiteral L>
-const Pattern& operator""_p() {
+PatternRef operator""_p() {
   static const Pattern p = parse_pattern(std::string_view(L.text, sizeof(L.text) - 1));
-  return p;
+  return PatternRef(p);
 }
 }  // namespace literals
 
