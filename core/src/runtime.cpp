@@ -144,11 +144,11 @@ void RuntimeImpl::terminate(Process* p) {
       else if (s->kind == SignalKind::kDemonitor)
         p->rel().remove_watcher(s->ref);
     }
-    delete s;
+    free_signal(s);
   }
   for (SignalLink* n = p->saved_head.next.load(std::memory_order_relaxed); n;) {
     SignalLink* next = n->next.load(std::memory_order_relaxed);
-    delete static_cast<Signal*>(n);
+    free_signal(static_cast<Signal*>(n));
     n = next;
   }
   p->saved_head.next.store(nullptr, std::memory_order_relaxed);
@@ -212,8 +212,46 @@ void RuntimeImpl::terminate(Process* p) {
 // ---------------------------------------------------------------------------------------
 // Signals
 
+namespace {
+
+// Inbox entries are recycled per thread: a ping-pong pair on one worker allocates none.
+// An entry freed on another thread than it was made on simply joins that thread's cache.
+class SignalCache {
+ public:
+  ~SignalCache() {
+    for (Signal* s : free_) delete s;
+  }
+  Signal* take() {
+    if (free_.empty()) return new Signal;
+    Signal* s = free_.back();
+    free_.pop_back();
+    return s;
+  }
+  void give(Signal* s) {
+    if (free_.size() >= kMax) {
+      delete s;
+      return;
+    }
+    s->payload = Term();  // release the message's heap now, not on reuse
+    s->ref = Ref{};
+    s->linked = false;
+    s->seq = 0;
+    free_.push_back(s);
+  }
+
+ private:
+  static constexpr std::size_t kMax = 1024;
+  std::vector<Signal*> free_;
+};
+
+thread_local SignalCache tl_signals;
+
+}  // namespace
+
+void free_signal(Signal* s) { tl_signals.give(s); }
+
 Signal* RuntimeImpl::make_signal(SignalKind kind, Pid from, Pid to) {
-  Signal* s = new Signal;
+  Signal* s = tl_signals.take();
   s->kind = kind;
   s->from = from;
   s->to = to;
@@ -248,7 +286,7 @@ void RuntimeImpl::bounce(Signal* s) {
     down->payload = noproc;
     deliver(down);
   }
-  delete s;
+  free_signal(s);
 }
 
 void RuntimeImpl::send(Pid from, Pid to, Term message) {
@@ -278,7 +316,7 @@ void RuntimeImpl::handle_exit_signal(Process* p, Signal* s) {
   if (s->linked) {
     MetaLock lock(*p);
     if (!p->rel().remove_link(s->from)) {  // unlinked meanwhile: the signal is void
-      delete s;
+      free_signal(s);
       return;
     }
   }
@@ -300,7 +338,7 @@ void RuntimeImpl::handle_exit_signal(Process* p, Signal* s) {
     p->has_exit = true;
     p->exit_reason = reason;
   }
-  delete s;
+  free_signal(s);
 }
 
 void RuntimeImpl::drain(Process* p) {
@@ -309,7 +347,7 @@ void RuntimeImpl::drain(Process* p) {
     Signal* s = p->inbox.pop();
     if (!s) return;
     if (s->to != self) {  // addressed to an earlier incarnation of this slot
-      delete s;
+      free_signal(s);
       continue;
     }
     switch (s->kind) {
@@ -358,7 +396,7 @@ void RuntimeImpl::drain(Process* p) {
         if (p->pending && s->seq == p->receive_seq) p->pending->timed_out = true;
         break;
     }
-    delete s;
+    free_signal(s);
   }
 }
 
@@ -379,7 +417,7 @@ bool RuntimeImpl::scan(Process* p, PendingReceive& pending) {
     p->queue_len.fetch_sub(1, std::memory_order_relaxed);
     p->queue_bytes.fetch_sub(s->payload.heap_bytes(), std::memory_order_relaxed);
     pending.message = std::move(s->payload);
-    delete s;
+    free_signal(s);
     return true;
   }
   pending.cursor = prev;

@@ -75,6 +75,9 @@ struct ExitWaiter {
   Term reason;
 };
 
+// Returns an inbox entry to this thread's cache (see make_signal).
+void free_signal(Signal* s);
+
 class RuntimeImpl {
  public:
   RuntimeImpl(Runtime& rt, RuntimeConfig config);
