@@ -1,0 +1,58 @@
+// Transport: one libuv loop on its own thread, a listener, and authenticated connections
+// that carry frames. Everything libuv happens on the loop thread; the public calls are
+// thread-safe and hand work over through a queue and uv_async_send (coalesced).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ember/net/frame_decoder.hpp"
+#include "ember/net/handshake.hpp"
+
+namespace ember::net {
+
+using ConnectionId = std::uint64_t;
+
+struct TransportConfig {
+  PeerInfo self;          // name, creation, flags, hidden, listen address
+  std::string cookie;
+  std::string listen_host = "127.0.0.1";
+  std::uint16_t listen_port = 0;  // 0: any free port (see Transport::port())
+  bool listen = true;
+  DecoderLimits limits;
+};
+
+// Callbacks run on the loop thread. A frame reader is valid only during the call.
+struct TransportHandler {
+  std::function<void(ConnectionId, const PeerInfo&)> on_up;
+  std::function<void(ConnectionId, wire::Frame::Reader)> on_frame;
+  std::function<void(ConnectionId, const std::string& reason)> on_down;  // after on_up only
+  // A connection that never came up: connect failed, handshake failed, or garbage.
+  std::function<void(const std::string& peer, const std::string& reason)> on_refused;
+};
+
+class Transport {
+ public:
+  Transport(TransportConfig config, TransportHandler handler);
+  ~Transport();  // closes every connection and joins the loop thread
+  Transport(const Transport&) = delete;
+  Transport& operator=(const Transport&) = delete;
+
+  std::uint16_t port() const;  // the listening port, once bound
+  // Starts a connection; on_up or on_refused reports how it went.
+  void connect(const std::string& host, std::uint16_t port);
+  // Appends an encoded frame (header included) to the connection's outbound buffer;
+  // frames queued while a write is in flight go out together in the next write.
+  void send(ConnectionId id, std::vector<std::byte> frame);
+  void close(ConnectionId id);
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ember::net

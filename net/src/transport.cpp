@@ -1,0 +1,341 @@
+// The libuv side: loop thread, listener, connections (handshake, framing, batched writes).
+#include "ember/net/transport.hpp"
+
+#include <uv.h>
+
+#include <kj/exception.h>
+#include <spdlog/spdlog.h>
+
+#include <condition_variable>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+
+#include "ember/net/frame_encoder.hpp"
+
+namespace ember::net {
+
+namespace {
+
+std::string uv_text(int status) { return std::string(uv_err_name(status)) + ": " + uv_strerror(status); }
+
+std::string peer_address(uv_tcp_t* tcp) {
+  sockaddr_storage addr{};
+  int len = sizeof addr;
+  if (uv_tcp_getpeername(tcp, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return "?";
+  char ip[64] = "?";
+  if (addr.ss_family == AF_INET) {
+    auto* in = reinterpret_cast<sockaddr_in*>(&addr);
+    uv_ip4_name(in, ip, sizeof ip);
+    return std::string(ip) + ":" + std::to_string(ntohs(in->sin_port));
+  }
+  return ip;
+}
+
+}  // namespace
+
+// One TCP connection. Owned by Transport::Impl::connections; freed in its close callback.
+struct Connection {
+  Transport::Impl* owner = nullptr;
+  ConnectionId id = 0;
+  uv_tcp_t tcp{};
+  uv_connect_t connect_req{};
+  uv_write_t write_req{};
+  std::string address;
+  Handshake handshake;
+  FrameDecoder decoder;
+  FrameEncoder encoder{256};
+  std::vector<std::byte> pending;   // frames waiting for the next write
+  std::vector<std::byte> in_flight; // the bytes of the current write
+  std::vector<char> read_buffer = std::vector<char>(64 * 1024);
+  bool writing = false;
+  bool up = false;
+  bool closing = false;
+
+  Connection(Handshake::Role role, const PeerInfo& self, const Cookie& cookie, const DecoderLimits& limits)
+      : handshake(role, self, cookie), decoder(limits) {}
+};
+
+struct Transport::Impl {
+  TransportConfig config;
+  TransportHandler handler;
+  Cookie cookie;
+  uv_loop_t loop{};
+  uv_async_t wakeup{};
+  uv_tcp_t listener{};
+  std::thread thread;
+
+  std::mutex mutex;  // guards `tasks` and `port`
+  std::condition_variable ready_cv;
+  bool ready = false;
+  std::string start_error;
+  std::vector<std::function<void()>> tasks;
+  std::uint16_t bound_port = 0;
+
+  std::map<ConnectionId, std::unique_ptr<Connection>> connections;  // loop thread only
+  ConnectionId next_id = 1;
+  bool stopping = false;
+
+  Impl(TransportConfig c, TransportHandler h) : config(std::move(c)), handler(std::move(h)), cookie(config.cookie) {}
+
+  void post(std::function<void()> task) {
+    {
+      std::lock_guard lock(mutex);
+      tasks.push_back(std::move(task));
+    }
+    uv_async_send(&wakeup);
+  }
+
+  void run_tasks() {
+    std::vector<std::function<void()>> batch;
+    {
+      std::lock_guard lock(mutex);
+      batch.swap(tasks);
+    }
+    for (auto& t : batch) t();
+  }
+
+  void start_listening() {
+    sockaddr_in addr{};
+    int rc = uv_ip4_addr(config.listen_host.c_str(), config.listen_port, &addr);
+    if (rc == 0) rc = uv_tcp_init(&loop, &listener);
+    if (rc == 0) rc = uv_tcp_bind(&listener, reinterpret_cast<const sockaddr*>(&addr), 0);
+    if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&listener), 128, on_connection);
+    if (rc != 0) {
+      start_error = "cannot listen on " + config.listen_host + ":" + std::to_string(config.listen_port) + ": " +
+                    uv_text(rc);
+      return;
+    }
+    listener.data = this;
+    sockaddr_in bound{};
+    int len = sizeof bound;
+    uv_tcp_getsockname(&listener, reinterpret_cast<sockaddr*>(&bound), &len);
+    bound_port = ntohs(bound.sin_port);
+  }
+
+  Connection* make_connection(Handshake::Role role) {
+    auto c = std::make_unique<Connection>(role, config.self, cookie, config.limits);
+    c->owner = this;
+    c->id = next_id++;
+    uv_tcp_init(&loop, &c->tcp);
+    c->tcp.data = c.get();
+    Connection* raw = c.get();
+    connections.emplace(raw->id, std::move(c));
+    return raw;
+  }
+
+  static void on_connection(uv_stream_t* server, int status) {
+    auto* self = static_cast<Impl*>(server->data);
+    if (status < 0) {
+      spdlog::warn("ember: accept failed: {}", uv_text(status));
+      return;
+    }
+    Connection* c = self->make_connection(Handshake::Role::kAcceptor);
+    if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&c->tcp)) != 0) {
+      self->close(c, "accept failed");
+      return;
+    }
+    c->address = peer_address(&c->tcp);
+    self->start_reading(c);
+  }
+
+  void connect_to(const std::string& host, std::uint16_t port) {
+    Connection* c = make_connection(Handshake::Role::kInitiator);
+    c->address = host + ":" + std::to_string(port);
+    sockaddr_in addr{};
+    int rc = uv_ip4_addr(host.c_str(), port, &addr);
+    if (rc == 0) {
+      c->connect_req.data = c;
+      rc = uv_tcp_connect(&c->connect_req, &c->tcp, reinterpret_cast<const sockaddr*>(&addr), on_connected);
+    }
+    if (rc != 0) close(c, "cannot connect: " + uv_text(rc));
+  }
+
+  static void on_connected(uv_connect_t* req, int status) {
+    auto* c = static_cast<Connection*>(req->data);
+    if (status < 0) {
+      if (status != UV_ECANCELED) c->owner->close(c, "cannot connect: " + uv_text(status));
+      return;
+    }
+    c->owner->start_reading(c);
+    std::vector<std::byte> hello;
+    c->handshake.start(c->encoder, hello);
+    c->owner->write(c, hello);
+  }
+
+  void start_reading(Connection* c) {
+    uv_tcp_nodelay(&c->tcp, 1);
+    uv_read_start(
+        reinterpret_cast<uv_stream_t*>(&c->tcp),
+        [](uv_handle_t* h, std::size_t, uv_buf_t* buf) {
+          auto* conn = static_cast<Connection*>(h->data);
+          *buf = uv_buf_init(conn->read_buffer.data(), unsigned(conn->read_buffer.size()));
+        },
+        on_read);
+  }
+
+  static void on_read(uv_stream_t* stream, ssize_t n, const uv_buf_t* buf) {
+    auto* c = static_cast<Connection*>(stream->data);
+    if (n < 0) {
+      c->owner->close(c, n == UV_EOF ? "closed by peer" : "read failed: " + uv_text(int(n)));
+      return;
+    }
+    if (n == 0 || c->closing) return;
+    c->decoder.feed({reinterpret_cast<const std::byte*>(buf->base), std::size_t(n)});
+    c->owner->process_frames(c);
+  }
+
+  // Decodes what arrived; a bad frame or a failed handshake closes this connection only.
+  void process_frames(Connection* c) {
+    try {
+      while (!c->closing) {
+        auto words = c->decoder.next();
+        if (!words) return;
+        FrameReader reader(*words, config.limits);
+        auto frame = reader.root();
+        if (!c->up) {
+          std::vector<std::byte> reply;
+          auto status = c->handshake.on_frame(frame, c->encoder, reply);
+          if (!reply.empty()) write(c, reply);
+          if (status == Handshake::Status::kFailed) return refuse(c, c->handshake.error());
+          if (status == Handshake::Status::kDone) {
+            c->up = true;
+            if (handler.on_up) handler.on_up(c->id, c->handshake.peer());
+          }
+          continue;
+        }
+        if (handler.on_frame) handler.on_frame(c->id, frame);
+      }
+    } catch (const WireError& e) {
+      bad_input(c, e.what());
+    } catch (const kj::Exception& e) {
+      bad_input(c, e.getDescription().cStr());
+    }
+  }
+
+  void bad_input(Connection* c, const std::string& what) {
+    if (!c->up) return refuse(c, what);
+    spdlog::warn("ember: closing connection to {} ({}): {}", c->handshake.peer().name, c->address, what);
+    close(c, what);
+  }
+
+  void refuse(Connection* c, const std::string& why) {
+    spdlog::warn("ember: refused connection with {}: {}", c->address, why);
+    close(c, why);
+  }
+
+  void write(Connection* c, const std::vector<std::byte>& bytes) {
+    if (c->closing || bytes.empty()) return;
+    c->pending.insert(c->pending.end(), bytes.begin(), bytes.end());
+    flush(c);
+  }
+
+  // One write at a time per connection; whatever queued meanwhile goes in the next one.
+  void flush(Connection* c) {
+    if (c->writing || c->pending.empty() || c->closing) return;
+    c->in_flight.swap(c->pending);
+    c->pending.clear();
+    c->writing = true;
+    uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(c->in_flight.data()), unsigned(c->in_flight.size()));
+    c->write_req.data = c;
+    int rc = uv_write(&c->write_req, reinterpret_cast<uv_stream_t*>(&c->tcp), &buf, 1, [](uv_write_t* req, int status) {
+      auto* conn = static_cast<Connection*>(req->data);
+      conn->writing = false;
+      conn->in_flight.clear();
+      if (status < 0) {
+        if (status != UV_ECANCELED) conn->owner->close(conn, "write failed: " + uv_text(status));
+        return;
+      }
+      conn->owner->flush(conn);
+    });
+    if (rc != 0) {
+      c->writing = false;
+      close(c, "write failed: " + uv_text(rc));
+    }
+  }
+
+  void close(Connection* c, const std::string& reason) {
+    if (c->closing) return;
+    c->closing = true;
+    if (c->up && handler.on_down) handler.on_down(c->id, reason);
+    if (!c->up && !stopping && handler.on_refused) handler.on_refused(c->address, reason);
+    uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp), [](uv_handle_t* h) {
+      auto* conn = static_cast<Connection*>(h->data);
+      conn->owner->connections.erase(conn->id);
+    });
+  }
+
+  void loop_main() {
+    uv_loop_init(&loop);
+    uv_async_init(&loop, &wakeup, [](uv_async_t* a) { static_cast<Impl*>(a->data)->run_tasks(); });
+    wakeup.data = this;
+    if (config.listen) start_listening();
+    {
+      std::lock_guard lock(mutex);
+      ready = true;
+    }
+    ready_cv.notify_all();
+    if (start_error.empty()) uv_run(&loop, UV_RUN_DEFAULT);
+    // Close whatever is left, then let the close callbacks run.
+    uv_walk(
+        &loop,
+        [](uv_handle_t* h, void*) {
+          if (!uv_is_closing(h)) uv_close(h, nullptr);
+        },
+        nullptr);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+  }
+
+  void shutdown() {
+    post([this] {
+      stopping = true;
+      std::vector<Connection*> all;
+      for (auto& [id, c] : connections) all.push_back(c.get());
+      for (Connection* c : all) close(c, "transport stopped");
+      if (config.listen && start_error.empty()) uv_close(reinterpret_cast<uv_handle_t*>(&listener), nullptr);
+      uv_close(reinterpret_cast<uv_handle_t*>(&wakeup), nullptr);
+    });
+  }
+};
+
+Transport::Transport(TransportConfig config, TransportHandler handler)
+    : impl_(std::make_unique<Impl>(std::move(config), std::move(handler))) {
+  impl_->thread = std::thread([this] { impl_->loop_main(); });
+  std::unique_lock lock(impl_->mutex);
+  impl_->ready_cv.wait(lock, [&] { return impl_->ready; });
+  if (!impl_->start_error.empty()) {
+    lock.unlock();
+    impl_->thread.join();
+    throw std::runtime_error(impl_->start_error);
+  }
+}
+
+Transport::~Transport() {
+  impl_->shutdown();
+  impl_->thread.join();
+}
+
+std::uint16_t Transport::port() const { return impl_->bound_port; }
+
+void Transport::connect(const std::string& host, std::uint16_t port) {
+  impl_->post([impl = impl_.get(), host, port] { impl->connect_to(host, port); });
+}
+
+void Transport::send(ConnectionId id, std::vector<std::byte> frame) {
+  impl_->post([impl = impl_.get(), id, frame = std::move(frame)] {
+    auto it = impl->connections.find(id);
+    if (it != impl->connections.end() && it->second->up) impl->write(it->second.get(), frame);
+  });
+}
+
+void Transport::close(ConnectionId id) {
+  impl_->post([impl = impl_.get(), id] {
+    auto it = impl->connections.find(id);
+    if (it != impl->connections.end()) impl->close(it->second.get(), "closed locally");
+  });
+}
+
+}  // namespace ember::net
