@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "ember/core/runtime.hpp"
+#include "ring_node.hpp"
 
 using namespace ember;
 using Clock = std::chrono::steady_clock;
@@ -100,17 +101,7 @@ void spawn_exit(std::size_t n) {
 }
 
 // 3. ring: N processes pass a token M times round (N*M hops).
-Proc ring_node(Self s, Pid main, Pid next) {
-  if (!next.valid()) next = (co_await s.receive("{next, _}"_p)).pid(1);
-  for (;;) {
-    auto m = co_await s.receive("{token, _}"_p);
-    std::int64_t k = m[1].integer();
-    if (k == 0)
-      s.send(main, "ring_done"_a);
-    else
-      s.send(next, tuple("token"_a, k - 1));
-  }
-}
+using bench::ring_node;
 
 void ring(std::size_t n, std::size_t m, const std::string& name) {
   Runtime rt;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "ember/core/runtime.hpp"
+#include "ring_node.hpp"
 
 using namespace ember;
 using Clock = std::chrono::steady_clock;
@@ -92,28 +93,16 @@ Proc fjcreate(Self self) {
 }
 
 // Thread Ring: 100 processes pass a token 100,000 hops.
-Proc ring_member(Self s, Pid main) {
-  Pid next = (co_await s.receive("{next, _}"_p)).pid(1);
-  for (;;) {
-    auto m = co_await s.receive("{token, _}"_p);
-    std::int64_t k = m[1].integer();
-    if (k == 0)
-      s.send(main, "done"_a);
-    else
-      s.send(next, tuple("token"_a, k - 1));
-  }
-}
-
 Proc threadring(Self self) {
   constexpr int kProcs = 100;
   constexpr std::int64_t kHops = 100000;
   Pid main = self.pid();
   std::vector<Pid> ring;
   for (int i = 0; i < kProcs; ++i)
-    ring.push_back(self.spawn([main](Self s) { return ring_member(s, main); }));
+    ring.push_back(self.spawn([main](Self s) { return bench::ring_node(s, main, Pid()); }));
   for (int i = 0; i < kProcs; ++i) self.send(ring[i], tuple("next"_a, ring[(i + 1) % kProcs]));
   self.send(ring[0], tuple("token"_a, kHops));
-  co_await self.receive(match("done"_a));
+  co_await self.receive(match("ring_done"_a));
   for (Pid p : ring) self.exit(p, Atom("kill"));
 }
 
