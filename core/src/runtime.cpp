@@ -75,6 +75,9 @@ Process* RuntimeImpl::allocate() {
   p->generation = (p->generation + 1) & Pid::kMaxGen;
   if (p->generation == 0) p->generation = 1;
   p->runtime = &rt_;
+  // Messages that raced with the last incarnation's exit (deliver_message): nobody else
+  // consumes this inbox while the slot is free.
+  while (Signal* s = p->inbox.pop()) discard(p, s);
   p->pid_bits.store(Pid(node_, p->slot, p->generation).bits(), std::memory_order_release);
   // Clear only the closed bit: a stale sender may still be between its add and its sub.
   p->senders.fetch_and(~Process::kClosed, std::memory_order_acq_rel);
@@ -144,18 +147,17 @@ void RuntimeImpl::terminate(Process* p) {
       else if (s->kind == SignalKind::kDemonitor)
         p->rel().remove_watcher(s->ref);
     }
-    free_signal(s);
+    discard(p, s);
   }
   for (SignalLink* n = p->saved_head.next.load(std::memory_order_relaxed); n;) {
     SignalLink* next = n->next.load(std::memory_order_relaxed);
-    free_signal(static_cast<Signal*>(n));
+    discard(p, static_cast<Signal*>(n));
     n = next;
   }
   p->saved_head.next.store(nullptr, std::memory_order_relaxed);
   p->saved_tail = &p->saved_head;
   p->mark = nullptr;
   p->pending = nullptr;
-  p->queue_len.store(0, std::memory_order_relaxed);
   p->queue_bytes.store(0, std::memory_order_relaxed);
 
   if (auto name = name_of(self)) unregister_name(*name);
@@ -248,7 +250,15 @@ thread_local SignalCache tl_signals;
 
 }  // namespace
 
-void free_signal(Signal* s) { tl_signals.give(s); }
+void free_signal(Signal* s) {
+  tl_signals.give(s);
+}
+
+// A message leaves the queue through here or through scan (see Process::queue_len).
+void discard(Process* p, Signal* s) {
+  if (s->kind == SignalKind::kMessage) add_owned(p->removed, 1);
+  free_signal(s);
+}
 
 Signal* RuntimeImpl::make_signal(SignalKind kind, Pid from, Pid to) {
   Signal* s = tl_signals.take();
@@ -261,18 +271,28 @@ Signal* RuntimeImpl::make_signal(SignalKind kind, Pid from, Pid to) {
 void RuntimeImpl::deliver(Signal* s) {
   Process* p = s->to.node() == node_ ? table_.slot(s->to.slot()) : nullptr;
   if (!p) return bounce(s);
+  if (s->kind == SignalKind::kMessage) return deliver_message(p, s);
   std::uint32_t before = p->senders.fetch_add(1, std::memory_order_acq_rel);
   if ((before & Process::kClosed) || p->pid_bits.load(std::memory_order_acquire) != s->to.bits()) {
     p->senders.fetch_sub(1, std::memory_order_release);
     return bounce(s);
   }
-  if (s->kind == SignalKind::kMessage) {
-    p->queue_len.fetch_add(1, std::memory_order_relaxed);
-    p->queue_bytes.fetch_add(s->payload.heap_bytes(), std::memory_order_relaxed);
-  }
   p->inbox.push(s);
   wake(p);
   p->senders.fetch_sub(1, std::memory_order_release);
+}
+
+// A message skips the senders guard that holds terminate() back: nothing answers a message
+// sent to a dead process, so one that races past the final drain may lie in the slot's
+// inbox until the next incarnation drops it (drain, start) or the table is freed. That
+// saves two read-modify-writes on the target's cache line per send, the hottest path.
+void RuntimeImpl::deliver_message(Process* p, Signal* s) {
+  if (p->pid_bits.load(std::memory_order_acquire) != s->to.bits() ||
+      (p->senders.load(std::memory_order_acquire) & Process::kClosed))
+    return free_signal(s);
+  p->arrived.fetch_add(1, std::memory_order_relaxed);
+  p->inbox.push(s);
+  wake(p);
 }
 
 // The target is gone: a link or monitor learns it at once (noproc); the rest is dropped.
@@ -305,6 +325,7 @@ void RuntimeImpl::send_exit(Pid from, Pid to, Term reason, bool linked) {
 void RuntimeImpl::append_saved(Process* p, Signal* s) {
   s->kind = SignalKind::kMessage;
   s->seq = ++p->saved_seq;
+  add_owned(p->queue_bytes, s->payload.heap_bytes());
   s->next.store(nullptr, std::memory_order_relaxed);
   p->saved_tail->next.store(s, std::memory_order_relaxed);
   p->saved_tail = s;
@@ -326,7 +347,7 @@ void RuntimeImpl::handle_exit_signal(Process* p, Signal* s) {
     p->exit_reason = killed;
   } else if (p->trap_exit) {
     s->payload = tuple(kExitTag(), s->from, reason);
-    p->queue_len.fetch_add(1, std::memory_order_relaxed);
+    add_owned(p->removed, -1);  // a signal became a message
     append_saved(p, s);
     return;
   } else if (reason.is(atoms::normal())) {
@@ -347,7 +368,7 @@ void RuntimeImpl::drain(Process* p) {
     Signal* s = p->inbox.pop();
     if (!s) return;
     if (s->to != self) {  // addressed to an earlier incarnation of this slot
-      free_signal(s);
+      discard(p, s);
       continue;
     }
     switch (s->kind) {
@@ -386,7 +407,7 @@ void RuntimeImpl::drain(Process* p) {
         if (active) {  // a demonitored ref's DOWN never shows up
           static const Atom process("process");
           s->payload = tuple(kDownTag(), s->ref, process, s->from, s->payload);
-          p->queue_len.fetch_add(1, std::memory_order_relaxed);
+          add_owned(p->removed, -1);  // a signal became a message
           append_saved(p, s);
           continue;
         }
@@ -414,8 +435,8 @@ bool RuntimeImpl::scan(Process* p, PendingReceive& pending) {
     pending.cursor = prev;
     pending.clause = clause;
     pending.matched = true;
-    p->queue_len.fetch_sub(1, std::memory_order_relaxed);
-    p->queue_bytes.fetch_sub(s->payload.heap_bytes(), std::memory_order_relaxed);
+    add_owned(p->removed, 1);
+    add_owned(p->queue_bytes, 0 - s->payload.heap_bytes());
     pending.message = std::move(s->payload);
     free_signal(s);
     return true;
@@ -488,7 +509,7 @@ std::optional<ProcessInfo> RuntimeImpl::info(Pid pid) const {
       info.status = ProcessStatus::kRunning;
       break;
   }
-  info.message_queue_len = p->queue_len.load(std::memory_order_relaxed);
+  info.message_queue_len = p->queue_len();
   info.reductions = p->reductions.load(std::memory_order_relaxed);
   info.registered_name = name_of(pid);
   std::size_t vectors;
@@ -502,8 +523,7 @@ std::optional<ProcessInfo> RuntimeImpl::info(Pid pid) const {
     info.trap_exit = p->trap_exit;
     vectors = p->relations ? p->relations->memory() : 0;
   }
-  info.memory = sizeof(Process) + p->frame_bytes + vectors +
-                p->queue_len.load(std::memory_order_relaxed) * sizeof(Signal) +
+  info.memory = sizeof(Process) + p->frame_bytes + vectors + p->queue_len() * sizeof(Signal) +
                 p->queue_bytes.load(std::memory_order_relaxed);
   // A process that exited between the lookup and now is reported as gone.
   if (p->pid_bits.load(std::memory_order_acquire) != pid.bits()) return std::nullopt;

@@ -77,6 +77,8 @@ struct ExitWaiter {
 
 // Returns an inbox entry to this thread's cache (see make_signal).
 void free_signal(Signal* s);
+// Frees an entry taken out of p's queues, keeping p's message count.
+void discard(Process* p, Signal* s);
 
 class RuntimeImpl {
  public:
@@ -94,6 +96,7 @@ class RuntimeImpl {
   Signal* make_signal(SignalKind kind, Pid from, Pid to);
   void deliver(Signal* s);
   void send(Pid from, Pid to, Term message);
+  void deliver_message(Process* p, Signal* s);
   void send_exit(Pid from, Pid to, Term reason, bool linked);
 
   // --- receive (called on the process's worker) ---
@@ -170,7 +173,7 @@ class RuntimeImpl {
   std::mutex timer_mutex_;
   std::condition_variable timer_cv_;
   TimerWheel wheel_;
-  std::unordered_map<std::uint64_t, TimerNode*> send_timers_;
+  std::unordered_map<std::uint64_t, SendTimer*> send_timers_;
   std::uint64_t next_timer_id_ = 1;
   bool timer_stop_ = false;
   std::chrono::steady_clock::time_point epoch_;

@@ -252,7 +252,7 @@ void RuntimeImpl::run_slices(Process* p) {
     }
     p->pending = nullptr;
     ++p->budget_used;
-    p->reductions.fetch_add(1, std::memory_order_relaxed);
+    add_owned(p->reductions, 1);
     std::coroutine_handle<> current = p->helpers.empty() ? p->coro : p->helpers.back();
     tl_process = p;
     current.resume();
@@ -298,7 +298,7 @@ void RuntimeImpl::cancel_timeout(Process* p) {
 }
 
 std::uint64_t RuntimeImpl::send_after(std::uint64_t ms, Pid to, Term message) {
-  auto* node = new TimerNode;
+  auto* node = new SendTimer;
   node->is_send = true;
   node->target = to;
   node->message = std::move(message);
@@ -348,10 +348,13 @@ void RuntimeImpl::timer_loop() {
     wheel_.advance(now_ms(), due);
     for (TimerNode* n : due) {
       // Copy out under the lock: a receive timer node is re-armed by its process.
-      fired.push_back({n->target, n->token, n->is_send, std::move(n->message)});
       if (n->is_send) {
+        auto* send = static_cast<SendTimer*>(n);
+        fired.push_back({n->target, n->token, true, std::move(send->message)});
         send_timers_.erase(n->token);
-        delete n;
+        delete send;
+      } else {
+        fired.push_back({n->target, n->token, false, Term()});
       }
     }
     if (fired.empty()) continue;

@@ -60,7 +60,7 @@ const Atom& noproc() {
 }  // namespace
 
 Sent Self::send(Pid to, Term message) const {
-  p_->reductions.fetch_add(1, std::memory_order_relaxed);
+  detail::add_owned(p_->reductions, 1);
   ++p_->budget_used;
   impl(rt_).send(pid(), to, std::move(message));
   return Sent{p_};
@@ -174,7 +174,7 @@ std::optional<Pid> Self::whereis(Atom name) const {
   return rt_->whereis(name);
 }
 std::size_t Self::message_queue_len() const {
-  return p_->queue_len.load(std::memory_order_relaxed);
+  return p_->queue_len();
 }
 
 TimerRef Self::send_after(milliseconds t, Pid to, Term message) const {

@@ -1,6 +1,8 @@
 // The heap a term tree lives in, and the walks over it: copy, order, hash.
 #include "ember/core/detail/term_heap.hpp"
 
+#include "ember/core/detail/message_memory.hpp"
+
 #define XXH_STATIC_LINKING_ONLY  // XXH3_state_t on the stack: hashing allocates nothing
 #include <xxhash.h>
 
@@ -17,8 +19,7 @@ alignas(8) const Word kEmptyMap[1] = {make_header(Box::kMap, 0)};
 alignas(8) const Word kEmptyBinary[1] = {make_header(Box::kBinary, 0)};
 
 TermHeap* TermHeap::create(std::size_t words) {
-  void* p = std::malloc(sizeof(TermHeap) + words * sizeof(Word));
-  if (!p) throw std::bad_alloc();
+  void* p = message_alloc(sizeof(TermHeap) + words * sizeof(Word));
   auto* h = static_cast<TermHeap*>(p);
   new (&h->refs) std::atomic<std::uint32_t>(1);
   h->reserved = 0;
@@ -27,7 +28,7 @@ TermHeap* TermHeap::create(std::size_t words) {
 }
 
 void TermHeap::destroy(TermHeap* heap) noexcept {
-  std::free(heap);
+  message_free(heap);
 }
 
 Word HeapWriter::box_binary(const void* bytes, std::size_t n) {

@@ -80,6 +80,32 @@ TEST_CASE("exits racing with links and monitors: every DOWN and EXIT exactly onc
   CHECK(extra == 0);
 }
 
+TEST_CASE("messages racing with their target's exit never reach the slot's next process") {
+  Runtime rt({.workers = 2});
+  constexpr int kRounds = 3000;
+  std::atomic<int> started{0}, inherited{0};
+  auto wait_for = [](auto done) {
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!done() && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+    return done();
+  };
+  for (int round = 0; round < kRounds; ++round) {
+    // Slots are reused last-freed first: each target takes the previous one's slot. It
+    // must start empty, then its first message ends it while this thread is still sending.
+    Pid target = rt.spawn([&](Self s) -> Proc {
+      std::size_t queued = s.message_queue_len();
+      auto m = co_await s.receive().after(0ms);
+      inherited.fetch_add(queued != 0 || !m.timed_out());
+      started.fetch_add(1);
+      co_await s.receive();
+    });
+    REQUIRE(wait_for([&] { return started.load() == round + 1; }));
+    for (int i = 0; i < 200; ++i) rt.send(target, i);
+    REQUIRE(wait_for([&] { return !rt.alive(target); }));
+  }
+  CHECK(inherited.load() == 0);
+}
+
 TEST_CASE("a crashing process never takes the node down; its reason is readable") {
   Runtime rt({.workers = 2});
   Term reason = rt.run([](Self) -> Proc {

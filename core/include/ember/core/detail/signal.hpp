@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "ember/core/detail/message_memory.hpp"
 #include "ember/core/pid.hpp"
 #include "ember/core/term.hpp"
 
@@ -25,6 +26,9 @@ struct SignalLink {
 };
 
 struct Signal : SignalLink {
+  static void* operator new(std::size_t bytes) { return message_alloc(bytes); }
+  static void operator delete(void* p) noexcept { message_free(p); }
+
   SignalKind kind = SignalKind::kMessage;
   bool linked = false;  // kExit: sent because of a link (vs exit/2)
   Pid from;

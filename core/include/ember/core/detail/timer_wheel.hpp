@@ -16,11 +16,15 @@ struct TimerNode {
   TimerNode** slot = nullptr;  // the list head it hangs from, for O(1) cancel
   std::uint64_t deadline = 0;  // in ticks (ms since the runtime started)
   bool armed = false;
-  // What firing does: a receive timeout for `target` (token = its receive number), or
-  // delivering `message` to `target` (send_after; the node is then owned by the wheel).
+  // What firing does: a receive timeout for `target` (token = its receive number), or,
+  // for a SendTimer, delivering its message to `target`.
   bool is_send = false;
   Pid target;
   std::uint64_t token = 0;
+};
+
+// A send_after: owned by the wheel's owner until it fires or is cancelled.
+struct SendTimer : TimerNode {
   Term message;
 };
 
