@@ -96,6 +96,12 @@ void RuntimeImpl::start(Process* p, Proc::Handle coro, Closure closure, const Sp
     MetaLock lock(*o.link_to);
     o.link_to->rel().add_link(p->pid());
   }
+  // A parent on another node: only this side's half here, the node layer does the other.
+  if (o.remote_parent.valid()) {
+    MetaLock lock(*p);
+    if (o.remote_link) p->rel().add_link(o.remote_parent);
+    if (o.remote_monitor) p->rel().add_watcher(o.monitor_ref, o.remote_parent);
+  }
   if (o.monitor_by) {
     {
       MetaLock lock(*p);
@@ -269,7 +275,8 @@ Signal* RuntimeImpl::make_signal(SignalKind kind, Pid from, Pid to) {
 }
 
 void RuntimeImpl::deliver(Signal* s) {
-  Process* p = s->to.node() == node_ ? table_.slot(s->to.slot()) : nullptr;
+  if (s->to.node() != node_ && s->to.valid()) return route_remote(s);
+  Process* p = table_.slot(s->to.slot());
   if (!p) return bounce(s);
   if (s->kind == SignalKind::kMessage) return deliver_message(p, s);
   std::uint32_t before = p->senders.fetch_add(1, std::memory_order_acq_rel);
@@ -293,6 +300,31 @@ void RuntimeImpl::deliver_message(Process* p, Signal* s) {
   p->arrived.fetch_add(1, std::memory_order_relaxed);
   p->inbox.push(s);
   wake(p);
+}
+
+void RuntimeImpl::route_remote(Signal* s) {
+  if (Distribution* d = dist_.load(std::memory_order_acquire)) {
+    d->route(*s);
+    return free_signal(s);
+  }
+  static const Atom noconnection("noconnection");
+  if (s->kind == SignalKind::kLink) {
+    send_exit(s->to, s->from, noconnection, true);
+  } else if (s->kind == SignalKind::kMonitor) {
+    Signal* down = make_signal(SignalKind::kDown, s->to, s->from);
+    down->ref = s->ref;
+    down->payload = noconnection;
+    deliver(down);
+  }
+  free_signal(s);
+}
+
+// Erlang: {Name, Node} ! Msg never fails, whether or not the name exists.
+void RuntimeImpl::send_named(Pid from, RemoteName to, Term message) {
+  if (Distribution* d = dist_.load(std::memory_order_acquire))
+    return d->send_named(from, to, std::move(message));
+  if (to.node == NodeTable::identity(node_).name)
+    if (auto pid = whereis(to.name)) send(from, *pid, std::move(message));
 }
 
 // The target is gone: a link or monitor learns it at once (noproc); the rest is dropped.
@@ -603,6 +635,12 @@ RuntimeStats Runtime::stats() const {
 std::size_t Runtime::process_count() const {
   return impl_->live_count();
 }
+void Runtime::set_distribution(Distribution* d) {
+  impl_->set_distribution(d);
+}
+Distribution* Runtime::distribution() const {
+  return impl_->distribution();
+}
 Ref Runtime::make_ref() {
   return impl_->make_ref();
 }
@@ -632,6 +670,16 @@ Term run_and_wait(Runtime& rt, Process* p, Proc::Handle coro, Closure closure) {
 
 Self make_self(Runtime& rt, Process* p) {
   return Self(&rt, p);
+}
+
+void deliver_signal(Runtime& rt, SignalKind kind, Pid from, Pid to, Ref ref, Term payload,
+                    bool linked) {
+  RuntimeImpl& impl = rt.impl();
+  Signal* s = impl.make_signal(kind, from, to);
+  s->ref = ref;
+  s->payload = std::move(payload);
+  s->linked = linked;
+  impl.deliver(s);
 }
 
 }  // namespace detail

@@ -97,6 +97,10 @@ class RuntimeImpl {
   void deliver(Signal* s);
   void send(Pid from, Pid to, Term message);
   void deliver_message(Process* p, Signal* s);
+  void route_remote(Signal* s);
+  void send_named(Pid from, RemoteName to, Term message);
+  void set_distribution(Distribution* d) { dist_.store(d, std::memory_order_release); }
+  Distribution* distribution() const { return dist_.load(std::memory_order_acquire); }
   void send_exit(Pid from, Pid to, Term reason, bool linked);
 
   // --- receive (called on the process's worker) ---
@@ -153,6 +157,7 @@ class RuntimeImpl {
   ProcessTable table_;
   std::atomic<std::size_t> live_{0};
   std::atomic<std::uint64_t> next_ref_{1};
+  std::atomic<Distribution*> dist_{nullptr};
 
   std::vector<std::unique_ptr<Worker>> workers_;
   RunQueue injection_;

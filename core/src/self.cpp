@@ -72,6 +72,13 @@ Sent Self::send(Atom name, Term message) const {
   return send(*to, std::move(message));
 }
 
+Sent Self::send(RemoteName to, Term message) const {
+  detail::add_owned(p_->reductions, 1);
+  ++p_->budget_used;
+  impl(rt_).send_named(pid(), to, std::move(message));
+  return Sent{p_};
+}
+
 void Self::link(Pid other) const {
   if (other == pid()) return;
   if (other.node() == rt_->node() && !rt_->alive(other)) {

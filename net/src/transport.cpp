@@ -6,6 +6,7 @@
 #include <kj/exception.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstring>
 #include <map>
@@ -19,7 +20,9 @@ namespace ember::net {
 
 namespace {
 
-std::string uv_text(int status) { return std::string(uv_err_name(status)) + ": " + uv_strerror(status); }
+std::string uv_text(int status) {
+  return std::string(uv_err_name(status)) + ": " + uv_strerror(status);
+}
 
 std::string peer_address(uv_tcp_t* tcp) {
   sockaddr_storage addr{};
@@ -47,14 +50,19 @@ struct Connection {
   Handshake handshake;
   FrameDecoder decoder;
   FrameEncoder encoder{256};
-  std::vector<std::byte> pending;   // frames waiting for the next write
-  std::vector<std::byte> in_flight; // the bytes of the current write
+  std::vector<std::byte> pending;    // frames waiting for the next write
+  std::vector<std::byte> in_flight;  // the bytes of the current write
   std::vector<char> read_buffer = std::vector<char>(64 * 1024);
   bool writing = false;
   bool up = false;
   bool closing = false;
+  bool asked = false;        // acceptor: on_hello has been consulted
+  std::uint64_t opened = 0;  // uv_now() at creation, for the handshake timeout
+  std::uint64_t last_read = 0;
+  std::uint64_t last_write = 0;
 
-  Connection(Handshake::Role role, const PeerInfo& self, const Cookie& cookie, const DecoderLimits& limits)
+  Connection(Handshake::Role role, const PeerInfo& self, const Cookie& cookie,
+             const DecoderLimits& limits)
       : handshake(role, self, cookie), decoder(limits) {}
 };
 
@@ -65,6 +73,7 @@ struct Transport::Impl {
   uv_loop_t loop{};
   uv_async_t wakeup{};
   uv_tcp_t listener{};
+  uv_timer_t ticker{};
   std::thread thread;
 
   std::mutex mutex;  // guards `tasks` and `port`
@@ -75,10 +84,12 @@ struct Transport::Impl {
   std::uint16_t bound_port = 0;
 
   std::map<ConnectionId, std::unique_ptr<Connection>> connections;  // loop thread only
-  ConnectionId next_id = 1;
+  std::atomic<ConnectionId> next_id{1};
+  std::vector<std::byte> tick_frame;
   bool stopping = false;
 
-  Impl(TransportConfig c, TransportHandler h) : config(std::move(c)), handler(std::move(h)), cookie(config.cookie) {}
+  Impl(TransportConfig c, TransportHandler h)
+      : config(std::move(c)), handler(std::move(h)), cookie(config.cookie) {}
 
   void post(std::function<void()> task) {
     {
@@ -104,8 +115,8 @@ struct Transport::Impl {
     if (rc == 0) rc = uv_tcp_bind(&listener, reinterpret_cast<const sockaddr*>(&addr), 0);
     if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&listener), 128, on_connection);
     if (rc != 0) {
-      start_error = "cannot listen on " + config.listen_host + ":" + std::to_string(config.listen_port) + ": " +
-                    uv_text(rc);
+      start_error = "cannot listen on " + config.listen_host + ":" +
+                    std::to_string(config.listen_port) + ": " + uv_text(rc);
       return;
     }
     listener.data = this;
@@ -115,10 +126,11 @@ struct Transport::Impl {
     bound_port = ntohs(bound.sin_port);
   }
 
-  Connection* make_connection(Handshake::Role role) {
+  Connection* make_connection(Handshake::Role role, ConnectionId id) {
     auto c = std::make_unique<Connection>(role, config.self, cookie, config.limits);
     c->owner = this;
-    c->id = next_id++;
+    c->id = id;
+    c->opened = c->last_read = c->last_write = uv_now(&loop);
     uv_tcp_init(&loop, &c->tcp);
     c->tcp.data = c.get();
     Connection* raw = c.get();
@@ -132,7 +144,7 @@ struct Transport::Impl {
       spdlog::warn("ember: accept failed: {}", uv_text(status));
       return;
     }
-    Connection* c = self->make_connection(Handshake::Role::kAcceptor);
+    Connection* c = self->make_connection(Handshake::Role::kAcceptor, self->next_id++);
     if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&c->tcp)) != 0) {
       self->close(c, "accept failed");
       return;
@@ -141,14 +153,15 @@ struct Transport::Impl {
     self->start_reading(c);
   }
 
-  void connect_to(const std::string& host, std::uint16_t port) {
-    Connection* c = make_connection(Handshake::Role::kInitiator);
+  void connect_to(ConnectionId id, const std::string& host, std::uint16_t port) {
+    Connection* c = make_connection(Handshake::Role::kInitiator, id);
     c->address = host + ":" + std::to_string(port);
     sockaddr_in addr{};
     int rc = uv_ip4_addr(host.c_str(), port, &addr);
     if (rc == 0) {
       c->connect_req.data = c;
-      rc = uv_tcp_connect(&c->connect_req, &c->tcp, reinterpret_cast<const sockaddr*>(&addr), on_connected);
+      rc = uv_tcp_connect(&c->connect_req, &c->tcp, reinterpret_cast<const sockaddr*>(&addr),
+                          on_connected);
     }
     if (rc != 0) close(c, "cannot connect: " + uv_text(rc));
   }
@@ -183,6 +196,7 @@ struct Transport::Impl {
       return;
     }
     if (n == 0 || c->closing) return;
+    c->last_read = uv_now(&c->owner->loop);
     c->decoder.feed({reinterpret_cast<const std::byte*>(buf->base), std::size_t(n)});
     c->owner->process_frames(c);
   }
@@ -198,14 +212,17 @@ struct Transport::Impl {
         if (!c->up) {
           std::vector<std::byte> reply;
           auto status = c->handshake.on_frame(frame, c->encoder, reply);
-          if (!reply.empty()) write(c, reply);
           if (status == Handshake::Status::kFailed) return refuse(c, c->handshake.error());
+          if (!accepted(c))
+            return refuse(c, "refused by this node (duplicate or simultaneous connection)");
+          if (!reply.empty()) write(c, reply);
           if (status == Handshake::Status::kDone) {
             c->up = true;
             if (handler.on_up) handler.on_up(c->id, c->handshake.peer());
           }
           continue;
         }
+        if (frame.isTick()) continue;  // liveness only: last_read is already fresh
         if (handler.on_frame) handler.on_frame(c->id, frame);
       }
     } catch (const WireError& e) {
@@ -215,9 +232,19 @@ struct Transport::Impl {
     }
   }
 
+  // The acceptor asks the node layer once, as soon as the peer's Hello has been read.
+  bool accepted(Connection* c) {
+    if (c->asked || c->handshake.peer().name.empty()) return true;
+    c->asked = true;
+    if (!c->handshake.initiator() && handler.on_hello)
+      return handler.on_hello(c->id, c->handshake.peer());
+    return true;
+  }
+
   void bad_input(Connection* c, const std::string& what) {
     if (!c->up) return refuse(c, what);
-    spdlog::warn("ember: closing connection to {} ({}): {}", c->handshake.peer().name, c->address, what);
+    spdlog::warn("ember: closing connection to {} ({}): {}", c->handshake.peer().name, c->address,
+                 what);
     close(c, what);
   }
 
@@ -238,18 +265,22 @@ struct Transport::Impl {
     c->in_flight.swap(c->pending);
     c->pending.clear();
     c->writing = true;
-    uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(c->in_flight.data()), unsigned(c->in_flight.size()));
+    c->last_write = uv_now(&loop);
+    uv_buf_t buf =
+        uv_buf_init(reinterpret_cast<char*>(c->in_flight.data()), unsigned(c->in_flight.size()));
     c->write_req.data = c;
-    int rc = uv_write(&c->write_req, reinterpret_cast<uv_stream_t*>(&c->tcp), &buf, 1, [](uv_write_t* req, int status) {
-      auto* conn = static_cast<Connection*>(req->data);
-      conn->writing = false;
-      conn->in_flight.clear();
-      if (status < 0) {
-        if (status != UV_ECANCELED) conn->owner->close(conn, "write failed: " + uv_text(status));
-        return;
-      }
-      conn->owner->flush(conn);
-    });
+    int rc = uv_write(&c->write_req, reinterpret_cast<uv_stream_t*>(&c->tcp), &buf, 1,
+                      [](uv_write_t* req, int status) {
+                        auto* conn = static_cast<Connection*>(req->data);
+                        conn->writing = false;
+                        conn->in_flight.clear();
+                        if (status < 0) {
+                          if (status != UV_ECANCELED)
+                            conn->owner->close(conn, "write failed: " + uv_text(status));
+                          return;
+                        }
+                        conn->owner->flush(conn);
+                      });
     if (rc != 0) {
       c->writing = false;
       close(c, "write failed: " + uv_text(rc));
@@ -260,17 +291,51 @@ struct Transport::Impl {
     if (c->closing) return;
     c->closing = true;
     if (c->up && handler.on_down) handler.on_down(c->id, reason);
-    if (!c->up && !stopping && handler.on_refused) handler.on_refused(c->address, reason);
+    if (!c->up && !stopping && handler.on_refused) handler.on_refused(c->id, c->address, reason);
     uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp), [](uv_handle_t* h) {
       auto* conn = static_cast<Connection*>(h->data);
       conn->owner->connections.erase(conn->id);
     });
   }
 
+  // Every tick interval: ticks out on quiet connections, silent ones closed, handshakes that
+  // take too long refused.
+  void on_tick() {
+    std::uint64_t now = uv_now(&loop);
+    auto silence = std::uint64_t(config.silence_timeout.count());
+    auto interval = std::uint64_t(config.tick_interval.count());
+    auto handshake = std::uint64_t(config.handshake_timeout.count());
+    std::vector<Connection*> all;
+    for (auto& [id, c] : connections) all.push_back(c.get());
+    for (Connection* c : all) {
+      if (c->closing) continue;
+      if (!c->up) {
+        if (now - c->opened > handshake)
+          refuse(c, "handshake not completed in " + std::to_string(handshake) + " ms");
+        continue;
+      }
+      if (silence && now - c->last_read > silence) {
+        spdlog::warn("ember: connection to {} ({}) silent for {} ms: down",
+                     c->handshake.peer().name, c->address, now - c->last_read);
+        close(c, "no data or tick for " + std::to_string(now - c->last_read) + " ms");
+      } else if (!c->writing && c->pending.empty() && now - c->last_write >= interval) {
+        write(c, tick_frame);
+      }
+    }
+  }
+
   void loop_main() {
     uv_loop_init(&loop);
     uv_async_init(&loop, &wakeup, [](uv_async_t* a) { static_cast<Impl*>(a->data)->run_tasks(); });
     wakeup.data = this;
+    FrameEncoder encoder(64);
+    encoder.encode(tick_frame, [](wire::Frame::Builder b) { b.initTick(); });
+    uv_timer_init(&loop, &ticker);
+    ticker.data = this;
+    if (auto period = std::uint64_t(config.tick_interval.count()))
+      uv_timer_start(
+          &ticker, [](uv_timer_t* t) { static_cast<Impl*>(t->data)->on_tick(); }, period / 2,
+          period / 2);
     if (config.listen) start_listening();
     {
       std::lock_guard lock(mutex);
@@ -295,8 +360,10 @@ struct Transport::Impl {
       std::vector<Connection*> all;
       for (auto& [id, c] : connections) all.push_back(c.get());
       for (Connection* c : all) close(c, "transport stopped");
-      if (config.listen && start_error.empty()) uv_close(reinterpret_cast<uv_handle_t*>(&listener), nullptr);
+      if (config.listen && start_error.empty())
+        uv_close(reinterpret_cast<uv_handle_t*>(&listener), nullptr);
       uv_close(reinterpret_cast<uv_handle_t*>(&wakeup), nullptr);
+      uv_close(reinterpret_cast<uv_handle_t*>(&ticker), nullptr);
     });
   }
 };
@@ -318,10 +385,14 @@ Transport::~Transport() {
   impl_->thread.join();
 }
 
-std::uint16_t Transport::port() const { return impl_->bound_port; }
+std::uint16_t Transport::port() const {
+  return impl_->bound_port;
+}
 
-void Transport::connect(const std::string& host, std::uint16_t port) {
-  impl_->post([impl = impl_.get(), host, port] { impl->connect_to(host, port); });
+ConnectionId Transport::connect(const std::string& host, std::uint16_t port) {
+  ConnectionId id = impl_->next_id++;
+  impl_->post([impl = impl_.get(), id, host, port] { impl->connect_to(id, host, port); });
+  return id;
 }
 
 void Transport::send(ConnectionId id, std::vector<std::byte> frame) {

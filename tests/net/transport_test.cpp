@@ -33,7 +33,9 @@ struct Events {
   TransportHandler handler() {
     TransportHandler h;
     h.on_up = [this](ConnectionId id, const PeerInfo& peer) { add(up, peer.name, id); };
-    h.on_refused = [this](const std::string& peer, const std::string& why) { add(refused, peer + " " + why, 0); };
+    h.on_refused = [this](ConnectionId, const std::string& peer, const std::string& why) {
+      add(refused, peer + " " + why, 0);
+    };
     h.on_down = [this](ConnectionId, const std::string& why) { add(down, why, 0); };
     h.on_frame = [this](ConnectionId, wire::Frame::Reader f) {
       Term t = read_term(f.getSend().getMessage());

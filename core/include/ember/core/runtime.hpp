@@ -13,6 +13,7 @@
 
 #include "ember/core/atom.hpp"
 #include "ember/core/detail/process.hpp"
+#include "ember/core/distribution.hpp"
 #include "ember/core/node_table.hpp"
 #include "ember/core/pid.hpp"
 #include "ember/core/proc.hpp"
@@ -56,6 +57,9 @@ struct SpawnOptions {
   Process* link_to = nullptr;     // the parent, for spawn_link
   Process* monitor_by = nullptr;  // the parent, for spawn_monitor
   Ref monitor_ref;
+  Pid remote_parent;  // a parent on another node (remote spawn), linked and/or monitoring
+  bool remote_link = false;
+  bool remote_monitor = false;
 };
 }  // namespace detail
 
@@ -105,12 +109,18 @@ class Runtime {
 
   Ref make_ref();
   std::uint32_t node() const;
+  // Installs the node layer (null removes it). Without one, a signal to a pid of another
+  // node is dropped, and a link or monitor to it fires at once with noconnection.
+  void set_distribution(Distribution* d);
+  Distribution* distribution() const;
   detail::RuntimeImpl& impl() { return *impl_; }
 
- private:
-  friend class Self;
+  // spawn with link/monitor options; Self's spawn_link/spawn_monitor and the node
+  // layer's remote spawn use it.
   template <class F>
   Pid spawn_with(F&& f, detail::SpawnOptions options);
+
+ private:
 
   std::unique_ptr<detail::RuntimeImpl> impl_;
 };
@@ -122,6 +132,10 @@ void start_process(Runtime& rt, Process* p, Proc::Handle coro, Closure closure,
 struct ExitWaiter;
 Term run_and_wait(Runtime& rt, Process* p, Proc::Handle coro, Closure closure);
 Self make_self(Runtime& rt, Process* p);
+// For the node layer: a signal that arrived from another node, into a local inbox (or
+// bounced as for any dead target).
+void deliver_signal(Runtime& rt, SignalKind kind, Pid from, Pid to, Ref ref, Term payload,
+                    bool linked = false);
 
 template <class F>
 Proc run_plain(F* f, Self self);

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "ember/core/detail/process.hpp"
+#include "ember/core/distribution.hpp"
 #include "ember/core/pattern.hpp"
 #include "ember/core/term.hpp"
 
@@ -147,6 +148,8 @@ class Self {
   Sent send(Pid to, Term message) const;
   // Throws ErlangError(badarg) when no process has that name.
   Sent send(Atom name, Term message) const;
+  // {Name, Node} ! Message: never fails, whether or not the name exists there.
+  Sent send(RemoteName to, Term message) const;
 
   template <class F>
   Pid spawn(F&& f) const;

@@ -54,6 +54,7 @@ class Handshake {
   Status on_frame(wire::Frame::Reader frame, FrameEncoder& encoder, std::vector<std::byte>& out);
 
   bool done() const { return state_ == State::kDone; }
+  bool initiator() const { return role_ == Role::kInitiator; }
   const PeerInfo& peer() const { return peer_; }
   const std::string& error() const { return error_; }
 

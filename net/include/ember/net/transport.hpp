@@ -3,6 +3,7 @@
 // thread-safe and hand work over through a queue and uv_async_send (coalesced).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -17,21 +18,33 @@ namespace ember::net {
 using ConnectionId = std::uint64_t;
 
 struct TransportConfig {
-  PeerInfo self;          // name, creation, flags, hidden, listen address
+  PeerInfo self;  // name, creation, flags, hidden, listen address
   std::string cookie;
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 0;  // 0: any free port (see Transport::port())
   bool listen = true;
   DecoderLimits limits;
+  // Liveness: a Tick goes out on a connection that has written nothing for tick_interval,
+  // and one that has received nothing (data or tick) for silence_timeout is closed as
+  // down. Any received byte counts, so a saturated connection never looks silent.
+  // Zero turns ticks off.
+  std::chrono::milliseconds tick_interval{500};
+  std::chrono::milliseconds silence_timeout{2000};
+  // A connection whose handshake has not completed by then is refused (slow peers).
+  std::chrono::milliseconds handshake_timeout{5000};
 };
 
 // Callbacks run on the loop thread. A frame reader is valid only during the call.
 struct TransportHandler {
+  // The acceptor side heard the peer's Hello (not yet authenticated): false refuses the
+  // connection before anything is answered (the node layer resolves simultaneous
+  // connects and duplicates here). Unset: accept.
+  std::function<bool(ConnectionId, const PeerInfo&)> on_hello;
   std::function<void(ConnectionId, const PeerInfo&)> on_up;
   std::function<void(ConnectionId, wire::Frame::Reader)> on_frame;
   std::function<void(ConnectionId, const std::string& reason)> on_down;  // after on_up only
   // A connection that never came up: connect failed, handshake failed, or garbage.
-  std::function<void(const std::string& peer, const std::string& reason)> on_refused;
+  std::function<void(ConnectionId, const std::string& peer, const std::string& reason)> on_refused;
 };
 
 class Transport {
@@ -42,8 +55,8 @@ class Transport {
   Transport& operator=(const Transport&) = delete;
 
   std::uint16_t port() const;  // the listening port, once bound
-  // Starts a connection; on_up or on_refused reports how it went.
-  void connect(const std::string& host, std::uint16_t port);
+  // Starts a connection; on_up or on_refused reports how it went, under the id returned.
+  ConnectionId connect(const std::string& host, std::uint16_t port);
   // Appends an encoded frame (header included) to the connection's outbound buffer;
   // frames queued while a write is in flight go out together in the next write.
   void send(ConnectionId id, std::vector<std::byte> frame);

@@ -1,0 +1,98 @@
+// Node: a Runtime joined to the network. Pids of other nodes behave like local ones: send,
+// link, monitor, exit and spawn cross TCP connections (libuv, Cap'n Proto frames), and a
+// lost node fires noconnection / nodedown on this side.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ember/core/co.hpp"
+#include "ember/core/runtime.hpp"
+
+namespace ember {
+
+struct NodeConfig {
+  // name@host or name@host:port (4370 if omitted); port 0 picks a free port, and name()
+  // then carries the real one.
+  std::string name;
+  std::string cookie;
+  std::string listen_host;  // default: the name's host
+  bool listen = true;       // false: a node that only connects out (a tool)
+  bool hidden = false;      // tools: not meshed, not in other nodes' nodes()
+  unsigned schedulers = 0;  // 0: one per core
+  // A connection that hears nothing for silence_timeout is down; ticks keep idle ones
+  // alive (Erlang: net_ticktime 60 s; ours detects a frozen peer within ~2.25 s).
+  std::chrono::milliseconds tick_interval{500};
+  std::chrono::milliseconds silence_timeout{2000};
+  std::vector<std::string> join;  // nodes to connect to at start (and mesh with)
+};
+
+// A function other nodes may start here by name: C++ cannot ship closures, so every node
+// of the same binary registers the same functions (Erlang's spawn/4 needs the module
+// loaded on both nodes too). Process-wide; register before starting nodes.
+using RemoteFunction = std::function<Proc(Self, Term args)>;
+void register_remote_function(const std::string& name, RemoteFunction f);
+
+struct RemoteSpawnOptions {
+  bool link = false;
+  bool monitor = false;  // the DOWN carries `ref` from RemoteSpawn
+  std::chrono::milliseconds timeout{5000};
+};
+
+struct RemoteSpawn {
+  Pid pid;
+  Ref ref;  // the monitor's, with RemoteSpawnOptions::monitor
+};
+
+class Node final : public Distribution {
+ public:
+  explicit Node(NodeConfig config);
+  ~Node() override;  // kills every process, closes every connection
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  Runtime& runtime();
+  Atom name() const;  // the full name@host:port
+  std::uint32_t creation() const;
+  std::uint16_t port() const;  // 0 when not listening
+
+  // Visible nodes with a connection up now (Erlang's nodes()).
+  std::vector<Atom> nodes() const;
+  // Connects if needed and waits: true once `node` is up (Erlang's connect_node). Call
+  // from outside processes (it blocks).
+  bool connect(Atom node, std::chrono::milliseconds timeout = std::chrono::seconds(5));
+  void disconnect(Atom node);
+
+  // From a process: {nodedown, Node} arrives when the connection to `node` is lost, or at
+  // once if it cannot be made. Stackable like Erlang's monitor_node(Node, true).
+  bool monitor_node(Self self, Atom node, bool on = true);
+
+  // The Node a process runs on, or null for a Runtime without one.
+  static Node* of(Self self);
+
+  // Distribution (called by the runtime).
+  void route(const detail::Signal& s) override;
+  void send_named(Pid from, RemoteName to, Term message) override;
+
+  struct Impl;
+  Impl& impl() { return *impl_; }  // for spawn_remote; not for users
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// Erlang's spawn/4, spawn_link/4, spawn_monitor/4: starts the function registered under
+// `function` on `node` with `args` and returns its pid. Throws ErlangError with
+// {undef, Function}, noconnection or timeout.
+Co<RemoteSpawn> spawn_remote(Self self, Atom node, std::string function, Term args,
+                             RemoteSpawnOptions options = {});
+
+// net_adm:ping from a process: pong if `node` is (or becomes) connected, else pang.
+Co<Atom> ping(Self self, Atom node, std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
+}  // namespace ember

@@ -1,0 +1,804 @@
+// The node layer: routes signals for remote pids onto connections, turns frames back into
+// signals, keeps one connection per peer, and makes a lost peer a local event.
+#include "ember/node/node.hpp"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <random>
+#include <stdexcept>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "ember/core/errors.hpp"
+#include "ember/net/term_codec.hpp"
+#include "ember/net/transport.hpp"
+#include "ember/node/node_name.hpp"
+#include "signal_frames.hpp"
+
+namespace ember {
+
+using detail::InboundSignal;
+using detail::Signal;
+using detail::SignalKind;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr std::uint16_t kDefaultPort = 4370;
+
+const Atom& atom_noconnection() {
+  static const Atom a("noconnection");
+  return a;
+}
+const Atom& atom_noproc() {
+  static const Atom a("noproc");
+  return a;
+}
+const Atom& spawn_reply_tag() {
+  static const Atom a("$ember_spawn_reply");
+  return a;
+}
+
+// name@host -> name@host:4370: one spelling per node, so one atom per node.
+NodeName canonical(std::string_view text) {
+  NodeName n = NodeName::parse(text);
+  if (n.port == 0) n.port = kDefaultPort;
+  return n;
+}
+
+std::uint16_t free_port(const std::string& host) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = 0;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  (void)host;
+  socklen_t len = sizeof addr;
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    if (fd >= 0) ::close(fd);
+    throw std::runtime_error("cannot find a free port");
+  }
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+std::uint32_t fresh_creation() {
+  std::random_device rd;
+  std::uint32_t c = 0;
+  while (c == 0) c = rd();
+  return c;
+}
+
+std::map<std::string, RemoteFunction>& functions() {
+  static std::map<std::string, RemoteFunction> f;
+  return f;
+}
+std::mutex& functions_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+// A link or monitor that crosses to one peer: when the peer is lost it fires locally.
+struct CrossRelation {
+  enum Kind : std::uint8_t { kLink, kWatching, kWatchedBy } kind;
+  Pid local, remote;
+  Ref ref;  // monitors only
+  friend bool operator==(const CrossRelation&, const CrossRelation&) = default;
+};
+struct CrossRelationHash {
+  std::size_t operator()(const CrossRelation& r) const noexcept {
+    return std::hash<std::uint64_t>()(r.local.bits() * 31 + r.remote.bits() * 7 + r.ref.id +
+                                      r.kind);
+  }
+};
+
+}  // namespace
+
+void register_remote_function(const std::string& name, RemoteFunction f) {
+  std::lock_guard lock(functions_mutex());
+  functions()[name] = std::move(f);
+}
+
+// ---------------------------------------------------------------------------------------
+
+struct Node::Impl {
+  enum class PeerState { kIdle, kConnecting, kUp };
+
+  struct Peer {
+    Atom name;
+    NodeName address;
+    PeerState state = PeerState::kIdle;
+    net::ConnectionId conn = 0;                      // the connection in use, once up
+    std::unordered_set<net::ConnectionId> attempts;  // connections not up yet
+    std::uint32_t creation = 0;
+    std::uint32_t index = 0;  // NodeTable index of the current incarnation
+    bool hidden = false;
+    std::vector<std::vector<std::byte>> pending;  // frames waiting for the connection
+    std::unordered_set<CrossRelation, CrossRelationHash> relations;
+    std::vector<Pid> node_monitors;
+    std::unordered_map<std::uint64_t, Pid> spawns;  // request id (= ref id) -> requester
+  };
+
+  Node& node;
+  NodeConfig config;
+  NodeName self_name;
+  Atom name;
+  std::uint32_t creation;
+  std::uint32_t index;
+  Runtime runtime;
+  std::unique_ptr<net::Transport> transport;
+
+  mutable std::mutex mutex;
+  std::condition_variable changed;      // a peer came up or failed
+  std::map<std::uint32_t, Peer> peers;  // by name atom index
+  std::unordered_map<net::ConnectionId, std::uint32_t> conn_peer;
+  bool stopping = false;
+
+  Impl(Node& n, NodeConfig c)
+      : node(n),
+        config(std::move(c)),
+        self_name(resolve_name(config)),
+        name(self_name.to_string()),
+        creation(fresh_creation()),
+        index(intern(name, creation)),
+        runtime(RuntimeConfig{.workers = config.schedulers, .node = index}) {}
+
+  static NodeName resolve_name(const NodeConfig& c) {
+    std::string text = c.name;
+    bool any_port = text.size() > 2 && text.ends_with(":0");
+    if (any_port) text.resize(text.size() - 2);
+    NodeName n = NodeName::parse(text);
+    if (any_port) n.port = c.listen ? free_port(n.host) : 0;
+    if (n.port == 0 && c.listen) n.port = kDefaultPort;
+    return n;
+  }
+
+  static std::uint32_t intern(Atom name, std::uint32_t creation) {
+    auto i = NodeTable::intern(name, creation);
+    if (!i) throw std::runtime_error("node table full");
+    return *i;
+  }
+
+  void start() {
+    net::TransportConfig tc;
+    tc.self = {std::string(name.text()), creation, 0, config.hidden,
+               config.listen ? self_name.host + ":" + std::to_string(self_name.port) : ""};
+    tc.cookie = config.cookie;
+    tc.listen = config.listen;
+    tc.listen_host = config.listen_host.empty() ? self_name.host : config.listen_host;
+    tc.listen_port = self_name.port;
+    tc.tick_interval = config.tick_interval;
+    tc.silence_timeout = config.silence_timeout;
+    net::TransportHandler h;
+    h.on_hello = [this](net::ConnectionId id, const net::PeerInfo& p) { return on_hello(id, p); };
+    h.on_up = [this](net::ConnectionId id, const net::PeerInfo& p) { on_up(id, p); };
+    h.on_frame = [this](net::ConnectionId id, wire::Frame::Reader f) { on_frame(id, f); };
+    h.on_down = [this](net::ConnectionId id, const std::string& why) { on_down(id, why); };
+    h.on_refused = [this](net::ConnectionId id, const std::string& addr, const std::string& why) {
+      on_refused(id, addr, why);
+    };
+    runtime.set_distribution(&node);
+    transport = std::make_unique<net::Transport>(std::move(tc), std::move(h));
+    for (const std::string& j : config.join) {
+      std::lock_guard lock(mutex);
+      Peer& p = peer_named(Atom(canonical(j).to_string()));
+      if (p.state == PeerState::kIdle) start_connect(p);
+    }
+  }
+
+  // Like a halted Erlang node: connections go first, so peers see noconnection and
+  // nodedown, not the exit reasons of processes killed on the way out.
+  void stop() {
+    {
+      std::lock_guard lock(mutex);
+      stopping = true;
+    }
+    transport.reset();
+    runtime.stop();
+    runtime.set_distribution(nullptr);
+  }
+
+  // --- peers (mutex held) ---
+
+  Peer& peer_named(Atom peer_name) {
+    auto [it, fresh] = peers.try_emplace(peer_name.index());
+    if (fresh) {
+      it->second.name = peer_name;
+      it->second.address = canonical(peer_name.text());
+    }
+    return it->second;
+  }
+
+  void start_connect(Peer& p) {
+    if (stopping || !transport) return;
+    p.state = PeerState::kConnecting;
+    net::ConnectionId id = transport->connect(p.address.host, p.address.port);
+    p.attempts.insert(id);
+    conn_peer[id] = p.name.index();
+  }
+
+  // Queues or sends one frame to a peer, connecting on first use.
+  void send_frame(Peer& p, std::vector<std::byte> frame) {
+    if (p.state == PeerState::kUp) return transport->send(p.conn, std::move(frame));
+    p.pending.push_back(std::move(frame));
+    if (p.state == PeerState::kIdle) start_connect(p);
+  }
+
+  // --- the runtime's side: signals for remote pids ---
+
+  void route(const Signal& s) {
+    NodeIdentity id = NodeTable::identity(s.to.node());
+    if (id.name == name) return bounce(s, atom_noproc());  // an earlier life of this node
+    thread_local net::FrameEncoder encoder;
+    std::vector<std::byte> frame;
+    detail::encode_signal(encoder, frame, s);
+    std::lock_guard lock(mutex);
+    if (stopping) return;
+    Peer& p = peer_named(id.name);
+    if (p.state == PeerState::kUp && p.creation != id.creation) {
+      // The pid names an incarnation that is gone: its node restarted meanwhile.
+      return bounce_locked(s, atom_noconnection());
+    }
+    note_outbound(p, s);
+    send_frame(p, std::move(frame));
+  }
+
+  // Remembers links and monitors that cross, so a lost peer can fire them here.
+  static void note_outbound(Peer& p, const Signal& s) {
+    switch (s.kind) {
+      case SignalKind::kLink:
+        p.relations.insert({CrossRelation::kLink, s.from, s.to, {}});
+        break;
+      case SignalKind::kUnlink:
+        p.relations.erase({CrossRelation::kLink, s.from, s.to, {}});
+        break;
+      case SignalKind::kExit:
+        if (s.linked) p.relations.erase({CrossRelation::kLink, s.from, s.to, {}});
+        break;
+      case SignalKind::kMonitor:
+        p.relations.insert({CrossRelation::kWatching, s.from, s.to, s.ref});
+        break;
+      case SignalKind::kDemonitor:
+        p.relations.erase({CrossRelation::kWatching, s.from, s.to, s.ref});
+        break;
+      case SignalKind::kDown:
+        p.relations.erase({CrossRelation::kWatchedBy, s.from, s.to, s.ref});
+        break;
+      default:
+        break;
+    }
+  }
+
+  static void note_inbound(Peer& p, const InboundSignal& s) {
+    switch (s.kind) {
+      case SignalKind::kLink:
+        p.relations.insert({CrossRelation::kLink, s.to, s.from, {}});
+        break;
+      case SignalKind::kUnlink:
+        p.relations.erase({CrossRelation::kLink, s.to, s.from, {}});
+        break;
+      case SignalKind::kExit:
+        if (s.linked) p.relations.erase({CrossRelation::kLink, s.to, s.from, {}});
+        break;
+      case SignalKind::kMonitor:
+        p.relations.insert({CrossRelation::kWatchedBy, s.to, s.from, s.ref});
+        break;
+      case SignalKind::kDemonitor:
+        p.relations.erase({CrossRelation::kWatchedBy, s.to, s.from, s.ref});
+        break;
+      case SignalKind::kDown:
+        p.relations.erase({CrossRelation::kWatching, s.to, s.from, s.ref});
+        break;
+      default:
+        break;
+    }
+  }
+
+  // The target cannot be reached: a link or monitor hears `reason` at once.
+  void bounce(const Signal& s, const Atom& reason) {
+    if (s.kind == SignalKind::kLink)
+      detail::deliver_signal(runtime, SignalKind::kExit, s.to, s.from, {}, reason, true);
+    else if (s.kind == SignalKind::kMonitor)
+      detail::deliver_signal(runtime, SignalKind::kDown, s.to, s.from, s.ref, reason);
+  }
+  // deliver_signal may route back into us (a remote `from`), which takes the mutex.
+  void bounce_locked(const Signal& s, const Atom& reason) {
+    Signal copy;
+    copy.kind = s.kind;
+    copy.from = s.from;
+    copy.to = s.to;
+    copy.ref = s.ref;
+    mutex.unlock();
+    bounce(copy, reason);
+    mutex.lock();
+  }
+
+  void send_named(Pid from, RemoteName to, Term message) {
+    Atom target(canonical(to.node.text()).to_string());
+    if (target == name) {
+      if (auto pid = runtime.whereis(to.name))
+        detail::deliver_signal(runtime, SignalKind::kMessage, from, *pid, {}, std::move(message));
+      return;
+    }
+    thread_local net::FrameEncoder encoder;
+    std::vector<std::byte> frame;
+    encoder.encode_reg_send(frame, from, to.name, message);
+    std::lock_guard lock(mutex);
+    if (!stopping) send_frame(peer_named(target), std::move(frame));
+  }
+
+  // --- the transport's side (loop thread) ---
+
+  bool on_hello(net::ConnectionId id, const net::PeerInfo& info) {
+    // A node sends its full name; only names users type are completed with the port.
+    Atom peer_name(info.name);
+    try {
+      NodeName::parse(info.name);
+    } catch (const std::exception& e) {
+      spdlog::warn("ember: refusing a peer with a bad node name: {}", e.what());
+      return false;
+    }
+    if (peer_name == name) return false;
+    std::unique_lock lock(mutex);
+    Peer& p = peer_named(peer_name);
+    if (info.hidden) {
+      p.attempts.insert(id);
+      conn_peer[id] = p.name.index();
+      return true;
+    }
+    if (p.state == PeerState::kUp) {
+      if (p.creation == info.creation) return false;  // a duplicate connection
+      // The peer restarted before we noticed its old connection die: that one is gone.
+      net::ConnectionId old = p.conn;
+      lock.unlock();
+      on_down(old, "peer restarted");
+      transport->close(old);
+      lock.lock();
+    }
+    // Both sides connecting at once: the connection started by the smaller name wins.
+    bool ours_pending = false;
+    for (net::ConnectionId a : p.attempts) ours_pending |= a != id;
+    if (ours_pending && name.text() < peer_name.text()) return false;
+    p.attempts.insert(id);
+    conn_peer[id] = p.name.index();
+    if (p.state == PeerState::kIdle) p.state = PeerState::kConnecting;
+    return true;
+  }
+
+  void on_up(net::ConnectionId id, const net::PeerInfo& info) {
+    std::unique_lock lock(mutex);
+    auto it = conn_peer.find(id);
+    if (it == conn_peer.end()) return;
+    Peer& p = peers.at(it->second);
+    p.attempts.erase(id);
+    if (p.state == PeerState::kUp) {  // lost a race the Hello check did not see
+      lock.unlock();
+      transport->close(id);
+      return;
+    }
+    p.state = PeerState::kUp;
+    p.conn = id;
+    p.creation = info.creation;
+    p.hidden = info.hidden;
+    p.index = intern(p.name, info.creation);
+    for (auto& f : p.pending) transport->send(id, std::move(f));
+    p.pending.clear();
+    if (!p.hidden) send_peers(id);
+    changed.notify_all();
+    spdlog::info("ember: {} connected to {}", name.text(), p.name.text());
+  }
+
+  // Tells a new peer whom we know, so it can close the mesh.
+  void send_peers(net::ConnectionId to) {
+    thread_local net::FrameEncoder encoder;
+    std::vector<std::byte> frame;
+    encoder.encode(frame, [&](wire::Frame::Builder f) {
+      std::vector<const Peer*> up;
+      for (auto& [k, p] : peers)
+        if (p.state == PeerState::kUp && !p.hidden && p.conn != to) up.push_back(&p);
+      auto list = f.initPeers().initNodes(unsigned(up.size()));
+      for (unsigned i = 0; i < up.size(); ++i) {
+        list[i].initNode().setName(std::string(up[i]->name.text()));
+        list[i].getNode().setCreation(up[i]->creation);
+        list[i].setAddress(up[i]->address.host + ":" + std::to_string(up[i]->address.port));
+      }
+    });
+    transport->send(to, std::move(frame));
+  }
+
+  void on_refused(net::ConnectionId id, const std::string& address, const std::string& why) {
+    std::unique_lock lock(mutex);
+    auto it = conn_peer.find(id);
+    if (it == conn_peer.end()) return;
+    Peer& p = peers.at(it->second);
+    conn_peer.erase(it);
+    p.attempts.erase(id);
+    if (p.state != PeerState::kConnecting || !p.attempts.empty()) return;
+    spdlog::warn("ember: {} cannot connect to {} ({}): {}", name.text(), p.name.text(), address,
+                 why);
+    lose(p, lock);
+  }
+
+  void on_down(net::ConnectionId id, const std::string& why) {
+    std::unique_lock lock(mutex);
+    auto it = conn_peer.find(id);
+    if (it == conn_peer.end()) return;
+    Peer& p = peers.at(it->second);
+    conn_peer.erase(it);
+    if (p.state != PeerState::kUp || p.conn != id) return;
+    spdlog::warn("ember: {} lost {}: {}", name.text(), p.name.text(), why);
+    lose(p, lock);
+  }
+
+  // The peer is gone (or never came): everything that depended on it fires here, locally.
+  void lose(Peer& p, std::unique_lock<std::mutex>& lock) {
+    p.state = PeerState::kIdle;
+    p.conn = 0;
+    p.pending.clear();
+    auto relations = std::move(p.relations);
+    auto monitors = std::move(p.node_monitors);
+    auto spawns = std::move(p.spawns);
+    p.relations.clear();
+    p.node_monitors.clear();
+    p.spawns.clear();
+    Atom lost = p.name;
+    changed.notify_all();
+    lock.unlock();
+    const Term reason = atom_noconnection();
+    for (const CrossRelation& r : relations) {
+      switch (r.kind) {
+        case CrossRelation::kLink:
+          detail::deliver_signal(runtime, SignalKind::kExit, r.remote, r.local, {}, reason, true);
+          break;
+        case CrossRelation::kWatching:
+          detail::deliver_signal(runtime, SignalKind::kDown, r.remote, r.local, r.ref, reason);
+          break;
+        case CrossRelation::kWatchedBy:
+          detail::deliver_signal(runtime, SignalKind::kDemonitor, r.remote, r.local, r.ref, {});
+          break;
+      }
+    }
+    static const Atom nodedown("nodedown");
+    for (Pid w : monitors) runtime.send(w, tuple(nodedown, lost));
+    for (auto& [id, requester] : spawns)
+      detail::deliver_signal(runtime, SignalKind::kMessage, Pid(), requester, {},
+                             tuple(spawn_reply_tag(), Ref{index, id}, tuple("error"_a, reason)));
+    lock.lock();
+  }
+
+  void on_frame(net::ConnectionId id, wire::Frame::Reader f) {
+    InboundSignal s;
+    if (detail::decode_signal(f, s)) {
+      {
+        std::lock_guard lock(mutex);
+        auto it = conn_peer.find(id);
+        if (it == conn_peer.end()) return;
+        note_inbound(peers.at(it->second), s);
+      }
+      return detail::deliver_signal(runtime, s.kind, s.from, s.to, s.ref, std::move(s.payload),
+                                    s.linked);
+    }
+    switch (f.which()) {
+      case wire::Frame::REG_SEND: {
+        auto b = f.getRegSend();
+        Pid from = net::read_pid(b.getFrom());
+        Atom to(std::string_view(b.getToName().cStr(), b.getToName().size()));
+        Term message = net::read_term(b.getMessage());
+        if (auto pid = runtime.whereis(to))
+          detail::deliver_signal(runtime, SignalKind::kMessage, from, *pid, {}, std::move(message));
+        return;
+      }
+      case wire::Frame::SPAWN_REQUEST:
+        return on_spawn_request(id, f.getSpawnRequest());
+      case wire::Frame::SPAWN_REPLY:
+        return on_spawn_reply(id, f.getSpawnReply());
+      case wire::Frame::PEERS:
+        return on_peers(f.getPeers());
+      default:
+        spdlog::debug("ember: ignoring frame kind {}", unsigned(f.which()));
+    }
+  }
+
+  void on_peers(wire::Peers::Reader peers_frame) {
+    std::lock_guard lock(mutex);
+    for (auto entry : peers_frame.getNodes()) {
+      Atom peer_name;
+      try {
+        peer_name = Atom(entry.getNode().getName().cStr());
+        NodeName::parse(peer_name.text());
+      } catch (const std::exception&) {
+        continue;
+      }
+      if (peer_name == name || config.hidden) continue;
+      Peer& p = peer_named(peer_name);
+      if (p.state == PeerState::kIdle) start_connect(p);
+    }
+  }
+
+  void on_spawn_request(net::ConnectionId id, wire::SpawnRequest::Reader r) {
+    Pid from = net::read_pid(r.getFrom());
+    Ref ref = net::read_ref(r.getMonitorRef());
+    std::string function = r.getFunction().cStr();
+    Term args = net::read_term(r.getArgs());
+    RemoteFunction fn;
+    {
+      std::lock_guard lock(functions_mutex());
+      auto it = functions().find(function);
+      if (it != functions().end()) fn = it->second;
+    }
+    Term result;
+    Pid pid;
+    if (!fn) {
+      result = tuple("error"_a, tuple(Atom("undef"), std::string_view(function)));
+    } else {
+      detail::SpawnOptions o;
+      o.remote_parent = from;
+      o.remote_link = r.getLink();
+      o.remote_monitor = r.getMonitor();
+      o.monitor_ref = ref;
+      try {
+        pid = runtime.spawn_with([fn, args](Self self) { return fn(self, args); }, o);
+        result = tuple("ok"_a, pid);
+      } catch (const ErlangError& e) {
+        result = tuple("error"_a, e.reason());
+      }
+    }
+    {
+      std::lock_guard lock(mutex);
+      auto it = conn_peer.find(id);
+      if (it != conn_peer.end() && pid.valid()) {
+        Peer& p = peers.at(it->second);
+        if (r.getLink()) p.relations.insert({CrossRelation::kLink, pid, from, {}});
+        if (r.getMonitor()) p.relations.insert({CrossRelation::kWatchedBy, pid, from, ref});
+      }
+    }
+    thread_local net::FrameEncoder encoder;
+    std::vector<std::byte> frame;
+    encoder.encode(frame, [&](wire::Frame::Builder f) {
+      auto b = f.initSpawnReply();
+      b.setRequestId(r.getRequestId());
+      net::write_pid(b.initTo(), from);
+      if (pid.valid())
+        net::write_pid(b.initPid(), pid);
+      else
+        net::write_term(b.initError(), result[1]);
+    });
+    transport->send(id, std::move(frame));
+  }
+
+  void on_spawn_reply(net::ConnectionId id, wire::SpawnReply::Reader r) {
+    Pid to = net::read_pid(r.getTo());
+    std::uint64_t request = r.getRequestId();
+    Ref ref{index, request};
+    Term result;
+    Pid pid;
+    if (r.isPid()) {
+      pid = net::read_pid(r.getPid());
+      result = tuple("ok"_a, pid);
+    } else {
+      result = tuple("error"_a, net::read_term(r.getError()));
+    }
+    bool link = false;
+    {
+      std::lock_guard lock(mutex);
+      auto it = conn_peer.find(id);
+      if (it == conn_peer.end()) return;
+      Peer& p = peers.at(it->second);
+      auto s = p.spawns.find(request);
+      if (s == p.spawns.end()) return;  // the requester gave up (timeout)
+      p.spawns.erase(s);
+      link = pending_links.erase(request) > 0;
+      if (pid.valid() && link) p.relations.insert({CrossRelation::kLink, to, pid, {}});
+      if (pid.valid() && pending_monitors.erase(request))
+        p.relations.insert({CrossRelation::kWatching, to, pid, ref});
+    }
+    // The link must be in place before any exit signal from the new process is handled.
+    if (pid.valid() && link) detail::deliver_signal(runtime, SignalKind::kLink, pid, to, {}, {});
+    detail::deliver_signal(runtime, SignalKind::kMessage, Pid(), to, {},
+                           tuple(spawn_reply_tag(), ref, result));
+  }
+
+  std::unordered_set<std::uint64_t> pending_links, pending_monitors;  // by request id (mutex)
+
+  // Sends a SpawnRequest; the reply arrives as a {'$ember_spawn_reply', Ref, Result} message.
+  void request_spawn(Pid from, Atom target, Ref ref, const std::string& function, const Term& args,
+                     const RemoteSpawnOptions& o) {
+    thread_local net::FrameEncoder encoder;
+    std::vector<std::byte> frame;
+    encoder.encode(frame, [&](wire::Frame::Builder f) {
+      auto b = f.initSpawnRequest();
+      b.setRequestId(ref.id);
+      net::write_pid(b.initFrom(), from);
+      b.setFunction(function);
+      net::write_term(b.initArgs(), args);
+      b.setLink(o.link);
+      b.setMonitor(o.monitor);
+      net::write_ref(b.initMonitorRef(), ref);
+    });
+    std::lock_guard lock(mutex);
+    if (stopping) return;
+    Peer& p = peer_named(target);
+    p.spawns[ref.id] = from;
+    if (o.link) pending_links.insert(ref.id);
+    if (o.monitor) pending_monitors.insert(ref.id);
+    send_frame(p, std::move(frame));
+  }
+
+  void forget_spawn(Atom target, Ref ref) {
+    std::lock_guard lock(mutex);
+    peer_named(target).spawns.erase(ref.id);
+    pending_links.erase(ref.id);
+    pending_monitors.erase(ref.id);
+  }
+
+  bool monitor_node(Pid watcher, Atom target, bool on) {
+    std::unique_lock lock(mutex);
+    if (stopping) return true;
+    Peer& p = peer_named(target);
+    if (!on) {
+      auto& m = p.node_monitors;
+      if (auto it = std::find(m.begin(), m.end(), watcher); it != m.end()) m.erase(it);
+      return true;
+    }
+    p.node_monitors.push_back(watcher);
+    if (p.state == PeerState::kIdle) start_connect(p);
+    return true;
+  }
+
+  bool connect(Atom target, std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mutex);
+    if (target == name) return true;
+    Peer& p = peer_named(target);
+    if (p.state == PeerState::kIdle) start_connect(p);
+    changed.wait_for(lock, timeout, [&] { return p.state != PeerState::kConnecting; });
+    return p.state == PeerState::kUp;
+  }
+
+  std::vector<Atom> nodes() const {
+    std::lock_guard lock(mutex);
+    std::vector<Atom> out;
+    for (auto& [k, p] : peers)
+      if (p.state == PeerState::kUp && !p.hidden) out.push_back(p.name);
+    return out;
+  }
+};
+
+// ---------------------------------------------------------------------------------------
+
+Node::Node(NodeConfig config) : impl_(std::make_unique<Impl>(*this, std::move(config))) {
+  impl_->start();
+}
+
+Node::~Node() {
+  impl_->stop();
+}
+
+Runtime& Node::runtime() {
+  return impl_->runtime;
+}
+Atom Node::name() const {
+  return impl_->name;
+}
+std::uint32_t Node::creation() const {
+  return impl_->creation;
+}
+std::uint16_t Node::port() const {
+  return impl_->transport && impl_->config.listen ? impl_->transport->port() : 0;
+}
+std::vector<Atom> Node::nodes() const {
+  return impl_->nodes();
+}
+
+bool Node::connect(Atom node, std::chrono::milliseconds timeout) {
+  return impl_->connect(Atom(canonical(node.text()).to_string()), timeout);
+}
+
+void Node::disconnect(Atom node) {
+  std::unique_lock lock(impl_->mutex);
+  auto it = impl_->peers.find(Atom(canonical(node.text()).to_string()).index());
+  if (it == impl_->peers.end() || it->second.state != Impl::PeerState::kUp) return;
+  net::ConnectionId conn = it->second.conn;
+  lock.unlock();
+  impl_->transport->close(conn);
+}
+
+bool Node::monitor_node(Self self, Atom node, bool on) {
+  return impl_->monitor_node(self.pid(), Atom(canonical(node.text()).to_string()), on);
+}
+
+Node* Node::of(Self self) {
+  return dynamic_cast<Node*>(self.runtime().distribution());
+}
+
+void Node::route(const detail::Signal& s) {
+  impl_->route(s);
+}
+void Node::send_named(Pid from, RemoteName to, Term message) {
+  impl_->send_named(from, to, std::move(message));
+}
+
+namespace {
+// spawn/4 naming this node: the same function, started locally.
+Co<RemoteSpawn> spawn_here(Self self, const std::string& function, Term args,
+                           const RemoteSpawnOptions& o) {
+  RemoteFunction fn;
+  {
+    std::lock_guard lock(functions_mutex());
+    auto it = functions().find(function);
+    if (it != functions().end()) fn = it->second;
+  }
+  if (!fn) throw ErlangError(tuple(Atom("undef"), std::string_view(function)));
+  auto body = [fn, args](Self s) { return fn(s, args); };
+  if (o.monitor) {
+    auto [pid, ref] = self.spawn_monitor(body);
+    co_return RemoteSpawn{pid, ref};
+  }
+  co_return RemoteSpawn{o.link ? self.spawn_link(body) : self.spawn(body), Ref{}};
+}
+}  // namespace
+
+Co<RemoteSpawn> spawn_remote(Self self, Atom node, std::string function, Term args,
+                             RemoteSpawnOptions options) {
+  Node* n = Node::of(self);
+  if (!n) throw ErlangError(atom_noconnection());
+  Atom target(canonical(node.text()).to_string());
+  if (target == n->name()) co_return co_await spawn_here(self, function, std::move(args), options);
+  Ref ref = self.make_ref();
+  if (options.monitor) {  // in place before any DOWN can arrive; the pid comes with the reply
+    detail::MetaLock lock(*self.process());
+    self.process()->rel().add_monitor(ref, Pid());
+  }
+  n->impl().request_spawn(self.pid(), target, ref, function, args, options);
+  auto m = co_await self.receive(match(tuple(spawn_reply_tag(), ref, _))).after(options.timeout);
+  if (m.timed_out()) {
+    n->impl().forget_spawn(target, ref);
+    if (options.monitor) self.demonitor(ref);
+    throw ErlangError(Atom("timeout"));
+  }
+  Term result = m[2];
+  if (!result[0].is("ok"_a)) {
+    if (options.monitor) self.demonitor(ref);
+    throw ErlangError(result[1]);
+  }
+  Pid pid = result[1].pid();
+  if (options.monitor) {
+    detail::MetaLock lock(*self.process());
+    self.process()->rel().remove_monitor(ref);
+    self.process()->rel().add_monitor(ref, pid);
+  }
+  co_return RemoteSpawn{pid, ref};
+}
+
+Co<Atom> ping(Self self, Atom node, std::chrono::milliseconds timeout) {
+  Node* n = Node::of(self);
+  if (!n) co_return Atom("pang");
+  // Erlang's ping asks net_kernel and waits; here the reply is our own nodedown or the
+  // connection coming up, watched by polling the peer state between short sleeps.
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  Atom target(canonical(node.text()).to_string());
+  if (target == n->name()) co_return Atom("pong");
+  n->monitor_node(self, target, true);
+  for (;;) {
+    for (Atom up : n->nodes())
+      if (up == target) {
+        n->monitor_node(self, target, false);
+        co_return Atom("pong");
+      }
+    auto m = co_await self.receive(match(tuple(Atom("nodedown"), target)))
+                 .after(std::chrono::milliseconds(5));
+    if (!m.timed_out() || std::chrono::steady_clock::now() > deadline) {
+      n->monitor_node(self, target, false);
+      co_return Atom("pang");
+    }
+  }
+}
+
+}  // namespace ember

@@ -1,0 +1,212 @@
+// The distributed cases (44-54) of ../shared/semantics/CASES.md with two Node objects in
+// one test binary, on loopback. "Halting" the peer destroys its Node: its connections
+// close at once, as when an OS process dies.
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <optional>
+#include <thread>
+
+#include "ember/core/blocking.hpp"
+#include "ember/core/errors.hpp"
+#include "ember/node/node.hpp"
+
+using namespace ember;
+using namespace std::chrono_literals;
+
+namespace {
+
+const Atom kDown("DOWN"), kExit("EXIT");
+
+NodeConfig config(const char* name, const char* cookie = "semcookie") {
+  NodeConfig c;
+  c.name = std::string(name) + "@127.0.0.1:0";
+  c.cookie = cookie;
+  c.schedulers = 2;
+  return c;
+}
+
+// Functions the peer runs by name (every node of this binary has them).
+struct RemoteFunctions {
+  RemoteFunctions() {
+    // Replies {echo, Msg, RanOnPeer} to {From, Msg}; args: the origin node's name.
+    register_remote_function("echo_once", [](Self self, Term origin) -> Proc {
+      auto m = co_await self.receive("{_, _}"_p);
+      bool on_peer = Node::of(self)->name() != origin.as<Atom>();
+      self.send(m.pid(0), tuple("echo"_a, m[1], on_peer));
+    });
+    register_remote_function("wait_for_orders", [](Self self, Term) -> Proc {
+      auto m = co_await self.receive("{exit, _}"_p);
+      self.exit(m[1]);
+    });
+    register_remote_function("report_node", [](Self self, Term to) -> Proc {
+      self.send(to.pid(), tuple("ran_on"_a, Node::of(self)->name()));
+      co_return;
+    });
+  }
+};
+const RemoteFunctions kFunctions;
+
+// Runs `body` as a process on `node` and returns its exit reason.
+template <class F>
+Term run_on(Node& node, F body) {
+  return node.runtime().run(std::move(body));
+}
+
+}  // namespace
+
+TEST_CASE("44_dist_send_remote_pid") {
+  Node origin(config("origin")), peer(config("peer"));
+  bool remote = false;
+  Term reply;
+  run_on(origin, [&](Self self) -> Proc {
+    auto e = co_await spawn_remote(self, peer.name(), "echo_once", origin.name());
+    remote = e.pid.node() != self.pid().node();
+    self.send(e.pid, tuple(self.pid(), "hello"_a));
+    auto m = co_await self.receive("{echo, _, _}"_p).after(5s);
+    reply = m.term();
+  });
+  CHECK(remote);
+  CHECK(reply == tuple("echo"_a, "hello"_a, true));
+}
+
+TEST_CASE("45_dist_remote_monitor_down") {
+  Node origin(config("origin")), peer(config("peer"));
+  Term down;
+  Pid r;
+  run_on(origin, [&](Self self) -> Proc {
+    r = (co_await spawn_remote(self, peer.name(), "wait_for_orders", Term())).pid;
+    Ref ref = self.monitor(r);
+    self.send(r, tuple("exit"_a, "bye"_a));
+    auto m = co_await self.receive(match(tuple(kDown, ref, _, _, _))).after(5s);
+    down = m.term();
+  });
+  REQUIRE(down.is_tuple(5));
+  CHECK(down[2].is("process"_a));
+  CHECK(down[3] == Term(r));
+  CHECK(r.node() != origin.runtime().node());
+  CHECK(down[4].is("bye"_a));
+}
+
+TEST_CASE("46_dist_monitor_node_nodedown") {
+  Node origin(config("origin"));
+  std::optional<Node> peer(std::in_place, config("peer"));
+  Atom peer_name = peer->name();
+  REQUIRE(origin.connect(peer_name));
+  bool listed_before = false, listed_after = true;
+  Term received;
+  run_on(origin, [&](Self self) -> Proc {
+    CHECK(origin.monitor_node(self, peer_name));
+    for (Atom n : origin.nodes()) listed_before |= n == peer_name;
+    co_await blocking(self, [&] { peer.reset(); });  // halt the peer
+    auto m = co_await self.receive("{nodedown, _}"_p).after(5s);
+    received = m.term();
+    listed_after = false;
+    for (Atom n : origin.nodes()) listed_after |= n == peer_name;
+  });
+  CHECK(listed_before);
+  CHECK(received == tuple("nodedown"_a, peer_name));
+  CHECK_FALSE(listed_after);
+}
+
+TEST_CASE("47_dist_link_propagates") {
+  Node origin(config("origin")), peer(config("peer"));
+  Term remote_exit, local_exit;
+  Pid r;
+  run_on(origin, [&](Self self) -> Proc {
+    auto [l, l_ref] = self.spawn_monitor([&](Self l) -> Proc {  // L: not trapping
+      r = (co_await spawn_remote(l, peer.name(), "wait_for_orders", Term(), {.link = true})).pid;
+      l.send(self.pid(), tuple("spawned"_a, r));
+      co_await l.receive(match("never"_a));
+    });
+    auto s = co_await self.receive("{spawned, _}"_p).after(5s);
+    Ref r_ref = self.monitor(s.pid(1));
+    self.send(s.pid(1), tuple("exit"_a, "boom"_a));
+    auto rd = co_await self.receive(match(tuple(kDown, r_ref, _, _, _))).after(5s);
+    auto ld = co_await self.receive(match(tuple(kDown, l_ref, _, _, _))).after(5s);
+    remote_exit = rd.timed_out() ? Term() : rd[4];
+    local_exit = ld.timed_out() ? Term() : ld[4];
+  });
+  CHECK(r.node() != origin.runtime().node());
+  CHECK(remote_exit == Term("boom"_a));
+  CHECK(local_exit == Term("boom"_a));
+}
+
+TEST_CASE("48_dist_monitor_noconnection") {
+  Node origin(config("origin"));
+  std::optional<Node> peer(std::in_place, config("peer"));
+  Atom peer_name = peer->name();
+  Term reason;
+  run_on(origin, [&](Self self) -> Proc {
+    Pid r = (co_await spawn_remote(self, peer_name, "wait_for_orders", Term())).pid;
+    Ref ref = self.monitor(r);
+    co_await blocking(self, [&] { peer.reset(); });
+    auto m = co_await self.receive(match(tuple(kDown, ref, _, r, _))).after(5s);
+    reason = m.timed_out() ? Term() : m[4];
+  });
+  CHECK(reason == Term("noconnection"_a));
+}
+
+// Erlang also shows the spawned process's group leader on the origin; Ember has no group
+// leaders (no IO server), so the case checks the pid and where the function ran.
+TEST_CASE("53_dist_node_spawn") {
+  Node origin(config("origin")), peer(config("peer"));
+  Pid pid;
+  Term ran_on;
+  run_on(origin, [&](Self self) -> Proc {
+    pid = (co_await spawn_remote(self, peer.name(), "report_node", self.pid())).pid;
+    auto m = co_await self.receive("{ran_on, _}"_p).after(5s);
+    ran_on = m.timed_out() ? Term() : m[1];
+  });
+  CHECK(NodeTable::identity(pid.node()).name == peer.name());
+  CHECK(ran_on == Term(peer.name()));
+}
+
+TEST_CASE("54_dist_wrong_cookie") {
+  Node origin(config("origin"));
+  Node peer(config("peer", "wrong_cookie"));
+  bool connected = origin.connect(peer.name(), 5s);
+  Atom pong;
+  run_on(origin, [&](Self self) -> Proc { pong = co_await ping(self, peer.name(), 5s); });
+  bool listed = false;
+  for (Atom n : origin.nodes()) listed |= n == peer.name();
+  CHECK_FALSE(connected);
+  CHECK(pong == Atom("pang"));
+  CHECK_FALSE(listed);
+}
+
+TEST_CASE("send to {name, node} reaches a registered process on the peer") {
+  Node origin(config("origin")), peer(config("peer"));
+  Pid echo = peer.runtime().spawn([](Self self) -> Proc {
+    auto m = co_await self.receive("{ping, _}"_p);
+    self.send(m.pid(1), "pong"_a);
+  });
+  peer.runtime().register_name("echo"_a, echo);
+  Term got;
+  run_on(origin, [&](Self self) -> Proc {
+    self.send(RemoteName{"echo"_a, peer.name()}, tuple("ping"_a, self.pid()));
+    auto m = co_await self.receive(match("pong"_a)).after(5s);
+    got = m.term();
+  });
+  CHECK(got == Term("pong"_a));
+}
+
+TEST_CASE("a third node joining one member meshes with the others") {
+  Node a(config("a")), b(config("b"));
+  REQUIRE(a.connect(b.name()));
+  NodeConfig cc = config("c");
+  cc.join = {std::string(a.name().text())};
+  Node c(cc);
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  auto has = [](const Node& n, Atom x) {
+    for (Atom m : n.nodes())
+      if (m == x) return true;
+    return false;
+  };
+  while (!(has(c, a.name()) && has(c, b.name()) && has(b, c.name())) &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(5ms);
+  CHECK(has(c, a.name()));
+  CHECK(has(c, b.name()));
+  CHECK(has(b, c.name()));
+}
