@@ -19,6 +19,7 @@
 #include "ember/core/errors.hpp"
 #include "ember/net/term_codec.hpp"
 #include "ember/net/transport.hpp"
+#include "ember/node/admin.hpp"
 #include "ember/node/node_name.hpp"
 #include "signal_frames.hpp"
 
@@ -187,6 +188,7 @@ struct Node::Impl {
     };
     runtime.set_distribution(&node);
     transport = std::make_unique<net::Transport>(std::move(tc), std::move(h));
+    start_admin(node);
     for (const std::string& j : config.join) {
       std::lock_guard lock(mutex);
       Peer& p = peer_named(Atom(canonical(j).to_string()));

@@ -1,0 +1,140 @@
+#include "ember/node/admin.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "ember/core/blocking.hpp"
+#include "ember/core/errors.hpp"
+#include "ember/node/node.hpp"
+
+namespace ember {
+
+namespace {
+
+Atom status_name(ProcessStatus s) {
+  switch (s) {
+    case ProcessStatus::kRunning:
+      return Atom("running");
+    case ProcessStatus::kRunnable:
+      return Atom("runnable");
+    case ProcessStatus::kWaiting:
+      return Atom("waiting");
+    case ProcessStatus::kExiting:
+      return Atom("exiting");
+  }
+  return Atom("undefined");
+}
+
+Term name_or_undefined(const std::optional<Atom>& name) {
+  return name ? Term(*name) : Term(atoms::undefined());
+}
+
+Term summary(Pid pid, const ProcessInfo& i) {
+  return map({{"pid"_a, pid},
+              {"name"_a, name_or_undefined(i.registered_name)},
+              {"status"_a, status_name(i.status)},
+              {"message_queue_len"_a, std::int64_t(i.message_queue_len)},
+              {"reductions"_a, std::int64_t(i.reductions)},
+              {"memory"_a, std::int64_t(i.memory)}});
+}
+
+Term details(Pid pid, const ProcessInfo& i) {
+  std::vector<Term> monitors;
+  for (Ref r : i.monitors) monitors.emplace_back(r);
+  return map({{"pid"_a, pid},
+              {"name"_a, name_or_undefined(i.registered_name)},
+              {"status"_a, status_name(i.status)},
+              {"message_queue_len"_a, std::int64_t(i.message_queue_len)},
+              {"reductions"_a, std::int64_t(i.reductions)},
+              {"memory"_a, std::int64_t(i.memory)},
+              {"links"_a, list_of(i.links)},
+              {"monitors"_a, list_of(monitors)},
+              {"monitored_by"_a, list_of(i.monitored_by)},
+              {"trap_exit"_a, i.trap_exit}});
+}
+
+Term ps(Runtime& rt) {
+  std::vector<Term> rows;
+  for (Pid pid : rt.processes())
+    if (auto i = rt.info(pid)) rows.push_back(summary(pid, *i));
+  return list_of(rows);
+}
+
+Term registry(Runtime& rt) {
+  std::vector<Term> rows;
+  for (Atom name : rt.registered())
+    if (auto pid = rt.whereis(name)) rows.push_back(tuple(name, *pid));
+  return list_of(rows);
+}
+
+Term stats(Runtime& rt) {
+  RuntimeStats s = rt.stats();
+  std::vector<Term> queues;
+  for (std::size_t q : s.run_queue_lengths) queues.emplace_back(std::int64_t(q));
+  return map({{"processes"_a, std::int64_t(s.processes)},
+              {"memory"_a, std::int64_t(s.memory)},
+              {"run_queues"_a, list_of(queues)}});
+}
+
+bool request_is(const Term& m, const char* command, std::size_t size) {
+  return m.is_tuple(size) && m[0].is(Atom(command)) && m[1].is_pid();
+}
+
+// Answers one request; the slow ones (connect) run on the blocking pool.
+Co<Term> answer(Self self, Node& node, Term m) {
+  Runtime& rt = node.runtime();
+  if (request_is(m, "ping", 3)) co_return Term("pong"_a);
+  if (request_is(m, "nodes", 3)) co_return list_of(node.nodes());
+  if (request_is(m, "ps", 3)) co_return ps(rt);
+  if (request_is(m, "registry", 3)) co_return registry(rt);
+  if (request_is(m, "stats", 3)) co_return stats(rt);
+  if (request_is(m, "info", 4) && m[3].is_pid()) {
+    auto i = rt.info(m[3].pid());
+    co_return i ? details(m[3].pid(), *i) : Term(atoms::undefined());
+  }
+  if (request_is(m, "connect", 4) && m[3].is_atom()) {
+    Atom target = m[3].as<Atom>();
+    bool up = co_await blocking(self, [&node, target] { return node.connect(target); });
+    co_return Term(up);
+  }
+  if (request_is(m, "disconnect", 4) && m[3].is_atom()) {
+    node.disconnect(m[3].as<Atom>());
+    co_return Term(true);
+  }
+  if (request_is(m, "kill", 5) && m[3].is_pid()) {
+    self.exit(m[3].pid(), m[4]);
+    co_return Term(true);
+  }
+  if (request_is(m, "spawn", 5) && m[3].is_binary()) {
+    try {
+      auto s = co_await spawn_remote(self, node.name(), m[3].as<std::string>(), m[4]);
+      co_return tuple("ok"_a, s.pid);
+    } catch (const ErlangError& e) {
+      co_return tuple("error"_a, e.reason());
+    }
+  }
+  co_return tuple("error"_a, tuple("unknown_request"_a, m));
+}
+
+Proc admin_loop(Self self, Node* node) {
+  for (;;) {
+    auto m = co_await self.receive();
+    const Term& t = m.term();
+    if (!t.is_tuple() || t.size() < 3 || !t[1].is_pid()) {
+      spdlog::warn("ember_admin: ignoring a malformed request");
+      continue;
+    }
+    Term result = co_await answer(self, *node, t);
+    self.send(t[1].pid(), tuple(t[2], result));
+  }
+}
+
+}  // namespace
+
+Pid start_admin(Node& node) {
+  Node* n = &node;
+  Pid pid = node.runtime().spawn([n](Self self) { return admin_loop(self, n); });
+  node.runtime().register_name(admin_name(), pid);
+  return pid;
+}
+
+}  // namespace ember
