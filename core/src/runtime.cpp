@@ -304,8 +304,8 @@ void RuntimeImpl::deliver_message(Process* p, Signal* s) {
 
 void RuntimeImpl::route_remote(Signal* s) {
   if (Distribution* d = dist_.load(std::memory_order_acquire)) {
-    d->route(*s);
-    return free_signal(s);
+    std::unique_ptr<Signal, void (*)(Signal*)> owned(s, free_signal);  // route may throw
+    return d->route(*s);
   }
   static const Atom noconnection("noconnection");
   if (s->kind == SignalKind::kLink) {

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <thread>
+#include <unordered_map>
 
 #include "ember/net/frame_encoder.hpp"
 
@@ -50,8 +51,13 @@ struct Connection {
   Handshake handshake;
   FrameDecoder decoder;
   FrameEncoder encoder{256};
-  std::vector<std::byte> pending;    // frames waiting for the next write
+  std::shared_ptr<Outbox> outbox;    // frames waiting for the next write
   std::vector<std::byte> in_flight;  // the bytes of the current write
+  struct Partial {                   // a fragmented frame being reassembled
+    std::vector<capnp::word> words;
+    std::uint32_t next = 0, count = 0;
+  };
+  std::map<std::uint64_t, Partial> partial;
   std::vector<char> read_buffer = std::vector<char>(64 * 1024);
   bool writing = false;
   bool up = false;
@@ -62,8 +68,10 @@ struct Connection {
   std::uint64_t last_write = 0;
 
   Connection(Handshake::Role role, const PeerInfo& self, const Cookie& cookie,
-             const DecoderLimits& limits)
-      : handshake(role, self, cookie), decoder(limits) {}
+             const TransportConfig& config)
+      : handshake(role, self, cookie),
+        decoder(config.limits),
+        outbox(std::make_shared<Outbox>(config.outbox)) {}
 };
 
 struct Transport::Impl {
@@ -81,6 +89,9 @@ struct Transport::Impl {
   bool ready = false;
   std::string start_error;
   std::vector<std::function<void()>> tasks;
+  std::vector<ConnectionId> flushable;  // outboxes with frames for the loop thread
+  std::unordered_map<ConnectionId, std::shared_ptr<Outbox>> outboxes;  // for channel()
+  std::thread::id loop_thread;
   std::uint16_t bound_port = 0;
 
   std::map<ConnectionId, std::unique_ptr<Connection>> connections;  // loop thread only
@@ -101,11 +112,25 @@ struct Transport::Impl {
 
   void run_tasks() {
     std::vector<std::function<void()>> batch;
+    std::vector<ConnectionId> flush_ids;
     {
       std::lock_guard lock(mutex);
       batch.swap(tasks);
+      flush_ids.swap(flushable);
     }
     for (auto& t : batch) t();
+    for (ConnectionId id : flush_ids) {
+      auto it = connections.find(id);
+      if (it != connections.end()) flush(it->second.get());
+    }
+  }
+
+  void schedule(ConnectionId id) {
+    {
+      std::lock_guard lock(mutex);
+      flushable.push_back(id);
+    }
+    uv_async_send(&wakeup);
   }
 
   void start_listening() {
@@ -127,10 +152,14 @@ struct Transport::Impl {
   }
 
   Connection* make_connection(Handshake::Role role, ConnectionId id) {
-    auto c = std::make_unique<Connection>(role, config.self, cookie, config.limits);
+    auto c = std::make_unique<Connection>(role, config.self, cookie, config);
     c->owner = this;
     c->id = id;
     c->opened = c->last_read = c->last_write = uv_now(&loop);
+    {
+      std::lock_guard lock(mutex);
+      outboxes.emplace(id, c->outbox);
+    }
     uv_tcp_init(&loop, &c->tcp);
     c->tcp.data = c.get();
     Connection* raw = c.get();
@@ -223,6 +252,10 @@ struct Transport::Impl {
           continue;
         }
         if (frame.isTick()) continue;  // liveness only: last_read is already fresh
+        if (frame.isFragment()) {
+          reassemble(c, frame.getFragment());
+          continue;
+        }
         if (handler.on_frame) handler.on_frame(c->id, frame);
       }
     } catch (const WireError& e) {
@@ -230,6 +263,36 @@ struct Transport::Impl {
     } catch (const kj::Exception& e) {
       bad_input(c, e.getDescription().cStr());
     }
+  }
+
+  // Collects the pieces of a fragmented frame; the whole one is handled like any other.
+  void reassemble(Connection* c, wire::Fragment::Reader f) {
+    auto bytes = f.getBytes();
+    if (bytes.size() % sizeof(capnp::word) != 0 || f.getCount() == 0)
+      throw WireError("fragment of " + std::to_string(bytes.size()) + " bytes is not whole words");
+    auto [it, fresh] = c->partial.try_emplace(f.getSequence());
+    Connection::Partial& p = it->second;
+    if (fresh) p.count = f.getCount();
+    if (c->partial.size() > 8) throw WireError("more than 8 fragmented frames in progress");
+    if (f.getIndex() != p.next || f.getCount() != p.count) throw WireError("fragment out of order");
+    if (p.words.size() * sizeof(capnp::word) + bytes.size() > config.max_message_bytes)
+      throw WireError("fragmented frame larger than " + std::to_string(config.max_message_bytes) +
+                      " bytes");
+    std::size_t at = p.words.size();
+    p.words.resize(at + bytes.size() / sizeof(capnp::word));
+    std::memcpy(p.words.data() + at, bytes.begin(), bytes.size());
+    if (++p.next < p.count) return;
+    Connection::Partial whole = std::move(p);
+    c->partial.erase(it);
+    DecoderLimits limits = config.limits;
+    limits.max_frame_bytes =
+        std::uint32_t(std::min<std::size_t>(config.max_message_bytes, UINT32_MAX));
+    FrameReader reader(kj::ArrayPtr<const capnp::word>(whole.words.data(), whole.words.size()),
+                       limits);
+    auto frame = reader.root();
+    if (frame.isFragment() || frame.isTick())
+      throw WireError("a fragment cannot carry a fragment or a tick");
+    if (handler.on_frame) handler.on_frame(c->id, frame);
   }
 
   // The acceptor asks the node layer once, as soon as the peer's Hello has been read.
@@ -253,17 +316,19 @@ struct Transport::Impl {
     close(c, why);
   }
 
+  // The connection's own frames (handshake, ticks): never held back by the busy limit.
   void write(Connection* c, const std::vector<std::byte>& bytes) {
     if (c->closing || bytes.empty()) return;
-    c->pending.insert(c->pending.end(), bytes.begin(), bytes.end());
+    bool wake;
+    c->outbox->push(bytes, 0, Outbox::Mode::kForce, wake);
     flush(c);
   }
 
   // One write at a time per connection; whatever queued meanwhile goes in the next one.
   void flush(Connection* c) {
-    if (c->writing || c->pending.empty() || c->closing) return;
-    c->in_flight.swap(c->pending);
-    c->pending.clear();
+    if (c->writing || c->closing) return;
+    c->in_flight.clear();
+    if (!c->outbox->take(c->in_flight, c->encoder)) return;
     c->writing = true;
     c->last_write = uv_now(&loop);
     uv_buf_t buf =
@@ -290,6 +355,11 @@ struct Transport::Impl {
   void close(Connection* c, const std::string& reason) {
     if (c->closing) return;
     c->closing = true;
+    c->outbox->close();
+    {
+      std::lock_guard lock(mutex);
+      outboxes.erase(c->id);
+    }
     if (c->up && handler.on_down) handler.on_down(c->id, reason);
     if (!c->up && !stopping && handler.on_refused) handler.on_refused(c->id, c->address, reason);
     uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp), [](uv_handle_t* h) {
@@ -318,13 +388,14 @@ struct Transport::Impl {
         spdlog::warn("ember: connection to {} ({}) silent for {} ms: down",
                      c->handshake.peer().name, c->address, now - c->last_read);
         close(c, "no data or tick for " + std::to_string(now - c->last_read) + " ms");
-      } else if (!c->writing && c->pending.empty() && now - c->last_write >= interval) {
+      } else if (!c->writing && c->outbox->queued() == 0 && now - c->last_write >= interval) {
         write(c, tick_frame);
       }
     }
   }
 
   void loop_main() {
+    loop_thread = std::this_thread::get_id();
     uv_loop_init(&loop);
     uv_async_init(&loop, &wakeup, [](uv_async_t* a) { static_cast<Impl*>(a->data)->run_tasks(); });
     wakeup.data = this;
@@ -400,6 +471,28 @@ void Transport::send(ConnectionId id, std::vector<std::byte> frame) {
     auto it = impl->connections.find(id);
     if (it != impl->connections.end() && it->second->up) impl->write(it->second.get(), frame);
   });
+}
+
+Outbox::Result Transport::send(const Channel& channel, std::span<const std::byte> frame,
+                               std::uint64_t sender, Outbox::Mode mode) {
+  if (mode == Outbox::Mode::kWait && on_loop_thread()) mode = Outbox::Mode::kNoWait;
+  bool wake = false;
+  auto result = channel.outbox->push(frame, sender, mode, wake);
+  if (wake) impl_->schedule(channel.id);
+  return result;
+}
+
+Channel Transport::channel(ConnectionId id) {
+  std::lock_guard lock(impl_->mutex);
+  auto it = impl_->outboxes.find(id);
+  if (it != impl_->outboxes.end()) return {id, it->second};
+  auto closed = std::make_shared<Outbox>(impl_->config.outbox);
+  closed->close();
+  return {id, closed};
+}
+
+bool Transport::on_loop_thread() const {
+  return std::this_thread::get_id() == impl_->loop_thread;
 }
 
 void Transport::close(ConnectionId id) {

@@ -87,6 +87,23 @@ std::mutex& functions_mutex() {
   return m;
 }
 
+// The frame being built on this thread, kept from send to send so that encoding allocates
+// nothing; a big message's buffer is given back once it has been queued.
+class FrameScratch {
+ public:
+  FrameScratch() { buffer().clear(); }
+  ~FrameScratch() {
+    if (buffer().capacity() > (1u << 20)) std::vector<std::byte>().swap(buffer());
+  }
+  std::vector<std::byte>& bytes() { return buffer(); }
+
+ private:
+  static std::vector<std::byte>& buffer() {
+    thread_local std::vector<std::byte> b;
+    return b;
+  }
+};
+
 // A link or monitor that crosses to one peer: when the peer is lost it fires locally.
 struct CrossRelation {
   enum Kind : std::uint8_t { kLink, kWatching, kWatchedBy } kind;
@@ -118,11 +135,16 @@ struct Node::Impl {
     NodeName address;
     PeerState state = PeerState::kIdle;
     net::ConnectionId conn = 0;                      // the connection in use, once up
+    net::Channel channel;                            // its outbound queue
     std::unordered_set<net::ConnectionId> attempts;  // connections not up yet
     std::uint32_t creation = 0;
     std::uint32_t index = 0;  // NodeTable index of the current incarnation
     bool hidden = false;
-    std::vector<std::vector<std::byte>> pending;  // frames waiting for the connection
+    struct Pending {
+      std::uint64_t sender;
+      std::vector<std::byte> frame;
+    };
+    std::vector<Pending> pending;  // frames waiting for the connection, with their senders
     std::unordered_set<CrossRelation, CrossRelationHash> relations;
     std::vector<Pid> node_monitors;
     std::unordered_map<std::uint64_t, Pid> spawns;  // request id (= ref id) -> requester
@@ -178,6 +200,8 @@ struct Node::Impl {
     tc.listen_port = self_name.port;
     tc.tick_interval = config.tick_interval;
     tc.silence_timeout = config.silence_timeout;
+    tc.max_message_bytes = config.max_message_bytes;
+    tc.outbox.busy_bytes = config.busy_bytes;
     net::TransportHandler h;
     h.on_hello = [this](net::ConnectionId id, const net::PeerInfo& p) { return on_hello(id, p); };
     h.on_up = [this](net::ConnectionId id, const net::PeerInfo& p) { on_up(id, p); };
@@ -227,11 +251,30 @@ struct Node::Impl {
     conn_peer[id] = p.name.index();
   }
 
-  // Queues or sends one frame to a peer, connecting on first use.
-  void send_frame(Peer& p, std::vector<std::byte> frame) {
-    if (p.state == PeerState::kUp) return transport->send(p.conn, std::move(frame));
-    p.pending.push_back(std::move(frame));
+  // Mutex held: queues the frame while the peer is connecting (connecting on first use),
+  // or returns the channel to push it on once the mutex is released.
+  std::optional<net::Channel> channel_or_queue(Peer& p, std::span<const std::byte> frame,
+                                               Pid sender = Pid()) {
+    if (p.state == PeerState::kUp) return p.channel;
+    p.pending.push_back({sender.bits(), std::vector<std::byte>(frame.begin(), frame.end())});
     if (p.state == PeerState::kIdle) start_connect(p);
+    return std::nullopt;
+  }
+  void send_frame(Peer& p, std::span<const std::byte> frame) {
+    if (auto ch = channel_or_queue(p, frame))
+      transport->send(*ch, frame, 0, net::Outbox::Mode::kForce);
+  }
+
+  // Mutex not held: a process's send waits here while the connection is busy (Erlang's
+  // busy dist port), so a stalled peer cannot make this node's memory grow without bound.
+  void push(const net::Channel& ch, std::span<const std::byte> frame, Pid sender) {
+    transport->send(ch, frame, sender.bits(), net::Outbox::Mode::kWait);
+  }
+
+  void check_size(std::size_t bytes) const {
+    if (bytes > config.max_message_bytes)
+      throw ErlangError(tuple(Atom("message_too_large"), std::int64_t(bytes),
+                              std::int64_t(config.max_message_bytes)));
   }
 
   // --- the runtime's side: signals for remote pids ---
@@ -239,18 +282,25 @@ struct Node::Impl {
   void route(const Signal& s) {
     NodeIdentity id = NodeTable::identity(s.to.node());
     if (id.name == name) return bounce(s, atom_noproc());  // an earlier life of this node
+    check_size(s.payload.heap_bytes());                    // before spending time encoding it
     thread_local net::FrameEncoder encoder;
-    std::vector<std::byte> frame;
+    FrameScratch scratch;
+    std::vector<std::byte>& frame = scratch.bytes();
     detail::encode_signal(encoder, frame, s);
-    std::lock_guard lock(mutex);
-    if (stopping) return;
-    Peer& p = peer_named(id.name);
-    if (p.state == PeerState::kUp && p.creation != id.creation) {
-      // The pid names an incarnation that is gone: its node restarted meanwhile.
-      return bounce_locked(s, atom_noconnection());
+    check_size(frame.size());
+    std::optional<net::Channel> ch;
+    {
+      std::lock_guard lock(mutex);
+      if (stopping) return;
+      Peer& p = peer_named(id.name);
+      if (p.state == PeerState::kUp && p.creation != id.creation) {
+        // The pid names an incarnation that is gone: its node restarted meanwhile.
+        return bounce_locked(s, atom_noconnection());
+      }
+      note_outbound(p, s);
+      ch = channel_or_queue(p, frame, s.from);
     }
-    note_outbound(p, s);
-    send_frame(p, std::move(frame));
+    if (ch) push(*ch, frame, s.from);
   }
 
   // Remembers links and monitors that cross, so a lost peer can fire them here.
@@ -330,11 +380,19 @@ struct Node::Impl {
         detail::deliver_signal(runtime, SignalKind::kMessage, from, *pid, {}, std::move(message));
       return;
     }
+    check_size(message.heap_bytes());
     thread_local net::FrameEncoder encoder;
-    std::vector<std::byte> frame;
+    FrameScratch scratch;
+    std::vector<std::byte>& frame = scratch.bytes();
     encoder.encode_reg_send(frame, from, to.name, message);
-    std::lock_guard lock(mutex);
-    if (!stopping) send_frame(peer_named(target), std::move(frame));
+    check_size(frame.size());
+    std::optional<net::Channel> ch;
+    {
+      std::lock_guard lock(mutex);
+      if (stopping) return;
+      ch = channel_or_queue(peer_named(target), frame, from);
+    }
+    if (ch) push(*ch, frame, from);
   }
 
   // --- the transport's side (loop thread) ---
@@ -391,7 +449,9 @@ struct Node::Impl {
     p.creation = info.creation;
     p.hidden = info.hidden;
     p.index = intern(p.name, info.creation);
-    for (auto& f : p.pending) transport->send(id, std::move(f));
+    p.channel = transport->channel(id);
+    for (auto& f : p.pending)
+      transport->send(p.channel, f.frame, f.sender, net::Outbox::Mode::kForce);
     p.pending.clear();
     if (!p.hidden) send_peers(id);
     changed.notify_all();
@@ -413,7 +473,8 @@ struct Node::Impl {
         list[i].setAddress(up[i]->address.host + ":" + std::to_string(up[i]->address.port));
       }
     });
-    transport->send(to, std::move(frame));
+    auto it = conn_peer.find(to);
+    if (it != conn_peer.end()) send_frame(peers.at(it->second), frame);
   }
 
   void on_refused(net::ConnectionId id, const std::string& address, const std::string& why) {
@@ -528,6 +589,8 @@ struct Node::Impl {
   void on_spawn_request(net::ConnectionId id, wire::SpawnRequest::Reader r) {
     Pid from = net::read_pid(r.getFrom());
     Ref ref = net::read_ref(r.getMonitorRef());
+    std::uint64_t request = r.getRequestId();
+    bool link = r.getLink(), monitor = r.getMonitor();
     std::string function = r.getFunction().cStr();
     Term args = net::read_term(r.getArgs());
     RemoteFunction fn;
@@ -536,44 +599,51 @@ struct Node::Impl {
       auto it = functions().find(function);
       if (it != functions().end()) fn = it->second;
     }
-    Term result;
-    Pid pid;
-    if (!fn) {
-      result = tuple("error"_a, tuple(Atom("undef"), std::string_view(function)));
-    } else {
-      detail::SpawnOptions o;
-      o.remote_parent = from;
-      o.remote_link = r.getLink();
-      o.remote_monitor = r.getMonitor();
-      o.monitor_ref = ref;
-      try {
-        pid = runtime.spawn_with([fn, args](Self self) { return fn(self, args); }, o);
-        result = tuple("ok"_a, pid);
-      } catch (const ErlangError& e) {
-        result = tuple("error"_a, e.reason());
+    if (!fn)
+      return spawn_reply(id, request, from, tuple(Atom("undef"), std::string_view(function)));
+    detail::SpawnOptions o;
+    o.remote_parent = from;
+    o.remote_link = link;
+    o.remote_monitor = monitor;
+    o.monitor_ref = ref;
+    // The body is made (not run) inside spawn_with: the reply and the relations are in
+    // place before the new process can exit, so its exit signal follows the reply.
+    auto body = [this, fn, args, id, request, from, link, monitor, ref](Self self) {
+      {
+        std::lock_guard lock(mutex);
+        auto it = conn_peer.find(id);
+        if (it != conn_peer.end()) {
+          Peer& p = peers.at(it->second);
+          if (link) p.relations.insert({CrossRelation::kLink, self.pid(), from, {}});
+          if (monitor) p.relations.insert({CrossRelation::kWatchedBy, self.pid(), from, ref});
+        }
       }
+      spawn_reply(id, request, from, self.pid());
+      return fn(self, args);
+    };
+    try {
+      runtime.spawn_with(std::move(body), o);
+    } catch (const ErlangError& e) {
+      spawn_reply(id, request, from, e.reason());
     }
-    {
-      std::lock_guard lock(mutex);
-      auto it = conn_peer.find(id);
-      if (it != conn_peer.end() && pid.valid()) {
-        Peer& p = peers.at(it->second);
-        if (r.getLink()) p.relations.insert({CrossRelation::kLink, pid, from, {}});
-        if (r.getMonitor()) p.relations.insert({CrossRelation::kWatchedBy, pid, from, ref});
-      }
-    }
+  }
+
+  // {ok, Pid} when `result` is a pid, else {error, Result}.
+  void spawn_reply(net::ConnectionId id, std::uint64_t request, Pid to, const Term& result) {
     thread_local net::FrameEncoder encoder;
     std::vector<std::byte> frame;
     encoder.encode(frame, [&](wire::Frame::Builder f) {
       auto b = f.initSpawnReply();
-      b.setRequestId(r.getRequestId());
-      net::write_pid(b.initTo(), from);
-      if (pid.valid())
-        net::write_pid(b.initPid(), pid);
+      b.setRequestId(request);
+      net::write_pid(b.initTo(), to);
+      if (result.is_pid())
+        net::write_pid(b.initPid(), result.pid());
       else
-        net::write_term(b.initError(), result[1]);
+        net::write_term(b.initError(), result);
     });
-    transport->send(id, std::move(frame));
+    std::lock_guard lock(mutex);
+    auto it = conn_peer.find(id);
+    if (it != conn_peer.end()) send_frame(peers.at(it->second), frame);
   }
 
   void on_spawn_reply(net::ConnectionId id, wire::SpawnReply::Reader r) {

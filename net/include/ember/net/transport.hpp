@@ -12,6 +12,7 @@
 
 #include "ember/net/frame_decoder.hpp"
 #include "ember/net/handshake.hpp"
+#include "ember/net/outbox.hpp"
 
 namespace ember::net {
 
@@ -32,6 +33,16 @@ struct TransportConfig {
   std::chrono::milliseconds silence_timeout{2000};
   // A connection whose handshake has not completed by then is refused (slow peers).
   std::chrono::milliseconds handshake_timeout{5000};
+  OutboxLimits outbox;
+  // Largest message reassembled from fragments (the sender refuses larger ones first).
+  std::size_t max_message_bytes = 64u << 20;
+};
+
+// A connection's outbound queue, for senders on any thread. Taken in on_up; after the
+// connection closes, sends return kClosed.
+struct Channel {
+  ConnectionId id = 0;
+  std::shared_ptr<Outbox> outbox;
 };
 
 // Callbacks run on the loop thread. A frame reader is valid only during the call.
@@ -60,6 +71,13 @@ class Transport {
   // Appends an encoded frame (header included) to the connection's outbound buffer;
   // frames queued while a write is in flight go out together in the next write.
   void send(ConnectionId id, std::vector<std::byte> frame);
+  // The fast path: straight into the connection's outbox from the calling thread. kWait
+  // on the loop thread (a callback) is treated as kNoWait.
+  Outbox::Result send(const Channel& channel, std::span<const std::byte> frame,
+                      std::uint64_t sender, Outbox::Mode mode);
+  // The connection's channel (any thread); a closed one for an unknown connection.
+  Channel channel(ConnectionId id);
+  bool on_loop_thread() const;
   void close(ConnectionId id);
 
   struct Impl;

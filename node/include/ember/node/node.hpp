@@ -30,6 +30,12 @@ struct NodeConfig {
   std::chrono::milliseconds tick_interval{500};
   std::chrono::milliseconds silence_timeout{2000};
   std::vector<std::string> join;  // nodes to connect to at start (and mesh with)
+  // A larger message is refused at the sender: send throws ErlangError
+  // {message_too_large, Bytes, Limit}. The peer must allow at least as much.
+  std::size_t max_message_bytes = 64u << 20;
+  // Bytes queued on one connection past which remote sends wait (Erlang's busy dist port;
+  // its default dist_buf_busy_limit is 1 MiB).
+  std::size_t busy_bytes = 16u << 20;
 };
 
 // A function other nodes may start here by name: C++ cannot ship closures, so every node

@@ -1,0 +1,78 @@
+// Outbox: one connection's outbound queue, filled by any thread, drained by the loop thread.
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <span>
+#include <unordered_map>
+#include <vector>
+
+#include "ember/net/frame_encoder.hpp"
+
+namespace ember::net {
+
+struct OutboxLimits {
+  // Bytes queued past which senders wait (or hear kBusy) until half of it has drained:
+  // Erlang's dist_buf_busy_limit. The bulk frame being written does not count, so the
+  // queue holds at most this, plus that one message, plus one frame.
+  std::size_t busy_bytes = 16u << 20;
+  // A frame at least this large travels in fragments, interleaved with smaller frames,
+  // so one big message does not hold up everything behind it.
+  std::size_t bulk_bytes = 256u << 10;
+  std::size_t fragment_bytes = 64u << 10;
+};
+
+// Frames from one sender keep their order: once a sender has a bulk frame queued, its
+// later frames queue behind it (small ones too); other senders' small frames pass it.
+class Outbox {
+ public:
+  enum class Result { kQueued, kBusy, kClosed };
+  // kWait: a process's send, waits while busy. kNoWait: reports kBusy instead. kForce:
+  // the connection's own frames (handshake, ticks), never held back.
+  enum class Mode { kWait, kNoWait, kForce };
+
+  explicit Outbox(OutboxLimits limits) : limits_(limits) {}
+  Outbox(const Outbox&) = delete;
+  Outbox& operator=(const Outbox&) = delete;
+
+  // Queues one encoded frame (header included) from `sender` (any id that identifies the
+  // sending process; 0 for the connection itself). Over the busy limit, kWait blocks
+  // until it drains or the connection closes, kNoWait queues nothing and returns kBusy.
+  // `wake` says whether the loop thread must be told (nothing was pending for it).
+  Result push(std::span<const std::byte> frame, std::uint64_t sender, Mode mode, bool& wake);
+  std::size_t queued() const;
+  bool busy() const;
+
+  // --- loop thread ---
+  // Moves what should be written next into `out`: the small frames, then one fragment of
+  // the oldest bulk frame. False when there is nothing to write.
+  bool take(std::vector<std::byte>& out, FrameEncoder& encoder);
+  void close();
+
+ private:
+  struct Bulk {
+    std::vector<std::byte> frame;  // header included
+    std::size_t sent = 0;          // message bytes already sent in fragments
+    std::uint64_t sender = 0;
+    std::uint64_t sequence = 0;
+  };
+  void fragment(Bulk& b, std::vector<std::byte>& out, FrameEncoder& encoder);
+  void drained_locked();
+  std::size_t counted_locked() const;
+
+  OutboxLimits limits_;
+  mutable std::mutex mutex_;
+  std::condition_variable drained_;
+  std::vector<std::byte> small_;
+  std::deque<Bulk> bulk_;
+  std::unordered_map<std::uint64_t, std::uint32_t> bulk_senders_;  // sender -> bulk frames queued
+  std::size_t bytes_ = 0;
+  std::uint64_t next_sequence_ = 1;
+  bool scheduled_ = false;  // the loop thread has been told and has not looked yet
+  bool closed_ = false;
+};
+
+}  // namespace ember::net

@@ -1,0 +1,99 @@
+#include "ember/net/outbox.hpp"
+
+#include <algorithm>
+
+namespace ember::net {
+
+Outbox::Result Outbox::push(std::span<const std::byte> frame, std::uint64_t sender, Mode mode,
+                            bool& wake) {
+  std::unique_lock lock(mutex_);
+  wake = false;
+  if (closed_) return Result::kClosed;
+  if (mode != Mode::kForce && counted_locked() >= limits_.busy_bytes) {
+    if (mode == Mode::kNoWait) return Result::kBusy;
+    drained_.wait(lock, [&] { return closed_ || counted_locked() < limits_.busy_bytes / 2; });
+    if (closed_) return Result::kClosed;
+  }
+  bool behind_bulk = bulk_senders_.count(sender) > 0;
+  if (frame.size() >= limits_.bulk_bytes || behind_bulk) {
+    bulk_.push_back(
+        {std::vector<std::byte>(frame.begin(), frame.end()), 0, sender, next_sequence_++});
+    ++bulk_senders_[sender];
+  } else {
+    small_.insert(small_.end(), frame.begin(), frame.end());
+  }
+  bytes_ += frame.size();
+  if (!scheduled_) wake = scheduled_ = true;
+  return Result::kQueued;
+}
+
+std::size_t Outbox::queued() const {
+  std::lock_guard lock(mutex_);
+  return bytes_;
+}
+
+bool Outbox::busy() const {
+  std::lock_guard lock(mutex_);
+  return counted_locked() >= limits_.busy_bytes;
+}
+
+// The bulk frame being written does not count: small frames keep flowing past a 100 MiB
+// message. So the queue holds at most busy_bytes, plus that one message, plus one frame.
+std::size_t Outbox::counted_locked() const {
+  return bytes_ - (bulk_.empty() ? 0 : bulk_.front().frame.size());
+}
+
+bool Outbox::take(std::vector<std::byte>& out, FrameEncoder& encoder) {
+  std::lock_guard lock(mutex_);
+  scheduled_ = false;
+  if (small_.empty() && bulk_.empty()) return false;
+  out.insert(out.end(), small_.begin(), small_.end());
+  bytes_ -= small_.size();
+  small_.clear();
+  // Bulk frames queued behind another bulk frame of the same sender (or a small frame
+  // queued behind one) go whole once they reach the front and are small.
+  while (!bulk_.empty()) {
+    Bulk& b = bulk_.front();
+    if (b.sent == 0 && b.frame.size() < limits_.bulk_bytes) {
+      out.insert(out.end(), b.frame.begin(), b.frame.end());
+    } else {
+      fragment(b, out, encoder);
+      if (b.sent + kFrameHeaderBytes < b.frame.size()) break;
+    }
+    bytes_ -= b.frame.size();
+    if (--bulk_senders_[b.sender] == 0) bulk_senders_.erase(b.sender);
+    bulk_.pop_front();
+  }
+  drained_locked();
+  return true;
+}
+
+// One Fragment frame with the next piece of a bulk frame's message (its header dropped:
+// the receiver knows the length from the fragment count and sizes).
+void Outbox::fragment(Bulk& b, std::vector<std::byte>& out, FrameEncoder& encoder) {
+  std::size_t message = b.frame.size() - kFrameHeaderBytes;
+  std::size_t piece = std::min(limits_.fragment_bytes, message - b.sent);
+  auto count = std::uint32_t((message + limits_.fragment_bytes - 1) / limits_.fragment_bytes);
+  auto index = std::uint32_t(b.sent / limits_.fragment_bytes);
+  const auto* data = reinterpret_cast<const kj::byte*>(b.frame.data() + kFrameHeaderBytes + b.sent);
+  encoder.encode(out, [&](wire::Frame::Builder f) {
+    auto frag = f.initFragment();
+    frag.setSequence(b.sequence);
+    frag.setIndex(index);
+    frag.setCount(count);
+    frag.setBytes(kj::ArrayPtr<const kj::byte>(data, piece));
+  });
+  b.sent += piece;
+}
+
+void Outbox::close() {
+  std::lock_guard lock(mutex_);
+  closed_ = true;
+  drained_.notify_all();
+}
+
+void Outbox::drained_locked() {
+  if (counted_locked() < limits_.busy_bytes / 2) drained_.notify_all();
+}
+
+}  // namespace ember::net

@@ -1,0 +1,154 @@
+// The outbound queue: busy limit, per-sender order around bulk frames, fragmentation, and
+// what a stalled peer does to a sender.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "ember/net/frame_decoder.hpp"
+#include "ember/net/frame_encoder.hpp"
+#include "ember/net/outbox.hpp"
+#include "ember/net/term_codec.hpp"
+#include "ember/net/transport.hpp"
+
+using namespace ember;
+using namespace ember::net;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::vector<std::byte> send_frame(std::int64_t seq, std::size_t payload = 0) {
+  FrameEncoder enc;
+  std::vector<std::byte> frame;
+  enc.encode_send(frame, Pid(), Pid(), tuple("seq"_a, seq, std::string(payload, 'x')));
+  return frame;
+}
+
+// The seq numbers of the Send frames in `bytes`, reassembling fragments as a receiver does.
+std::vector<std::int64_t> seqs_of(const std::vector<std::byte>& bytes) {
+  std::vector<std::int64_t> out;
+  FrameDecoder dec;
+  dec.feed(bytes);
+  std::vector<capnp::word> partial;
+  while (auto words = dec.next()) {
+    FrameReader reader(*words);
+    auto f = reader.root();
+    if (f.isFragment()) {
+      auto piece = f.getFragment().getBytes();
+      std::size_t at = partial.size();
+      partial.resize(at + piece.size() / 8);
+      std::memcpy(partial.data() + at, piece.begin(), piece.size());
+      if (f.getFragment().getIndex() + 1 < f.getFragment().getCount()) continue;
+      FrameReader whole(kj::ArrayPtr<const capnp::word>(partial.data(), partial.size()));
+      out.push_back(read_term(whole.root().getSend().getMessage())[1].integer());
+      partial.clear();
+      continue;
+    }
+    out.push_back(read_term(f.getSend().getMessage())[1].integer());
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("an outbox over its busy limit says busy, or makes the sender wait until it drains") {
+  Outbox box({.busy_bytes = 4096, .bulk_bytes = 1 << 20, .fragment_bytes = 1024});
+  auto frame = send_frame(1, 900);
+  bool wake = false;
+  int queued = 0;
+  while (box.push(frame, 7, Outbox::Mode::kNoWait, wake) == Outbox::Result::kQueued) ++queued;
+  CHECK(queued == 4);  // 4 x ~1 KiB reach the 4 KiB limit
+  CHECK(box.busy());
+  CHECK(box.push(frame, 7, Outbox::Mode::kForce, wake) == Outbox::Result::kQueued);
+
+  std::atomic<bool> pushed{false};
+  std::thread waiter([&] {
+    bool w;
+    pushed = box.push(frame, 8, Outbox::Mode::kWait, w) == Outbox::Result::kQueued;
+  });
+  FrameEncoder enc;
+  std::vector<std::byte> out;
+  CHECK(box.take(out, enc));  // drains everything: the waiter may go on
+  waiter.join();
+  CHECK(pushed);
+  box.close();
+  CHECK(box.push(frame, 7, Outbox::Mode::kWait, wake) == Outbox::Result::kClosed);
+}
+
+TEST_CASE("small frames pass a bulk frame; a sender's own frames stay behind its bulk frame") {
+  Outbox box({.busy_bytes = 1 << 30, .bulk_bytes = 64 << 10, .fragment_bytes = 16 << 10});
+  bool wake;
+  box.push(send_frame(1, 200 << 10), /*sender*/ 1, Outbox::Mode::kWait, wake);  // bulk
+  box.push(send_frame(2), 1, Outbox::Mode::kWait, wake);  // behind sender 1's bulk
+  box.push(send_frame(3), 2, Outbox::Mode::kWait, wake);  // another sender: passes it
+  FrameEncoder enc;
+  std::vector<std::byte> all, first;
+  REQUIRE(box.take(first, enc));
+  all = first;
+  // The first write carries sender 2's frame and only one fragment of the bulk frame.
+  CHECK(first.size() < (40 << 10));
+  std::vector<std::byte> more;
+  while (box.take(more, enc)) {
+    all.insert(all.end(), more.begin(), more.end());
+    more.clear();
+  }
+  CHECK(seqs_of(all) == std::vector<std::int64_t>{3, 1, 2});
+  CHECK(box.queued() == 0);
+}
+
+TEST_CASE("a stalled peer makes the sender's queue stop at the busy limit, then all arrives") {
+  std::mutex m;
+  std::condition_variable cv;
+  bool frozen = true, up = false;
+  std::size_t received = 0;
+  ConnectionId conn = 0;
+  TransportHandler hb;  // the peer: its loop thread stalls in the first frame it reads
+  hb.on_frame = [&](ConnectionId, wire::Frame::Reader) {
+    std::unique_lock lock(m);
+    cv.wait(lock, [&] { return !frozen; });
+    ++received;
+    cv.notify_all();
+  };
+  TransportHandler ha;
+  ha.on_up = [&](ConnectionId id, const PeerInfo&) {
+    std::lock_guard lock(m);
+    conn = id;
+    up = true;
+    cv.notify_all();
+  };
+  TransportConfig ca, cb;
+  ca.self.name = "a@127.0.0.1";
+  cb.self.name = "b@127.0.0.1";
+  ca.cookie = cb.cookie = "c";
+  ca.outbox.busy_bytes = 1 << 20;
+  ca.tick_interval = cb.tick_interval = 0ms;  // a frozen test peer is not a dead one
+  Transport b(cb, hb), a(ca, ha);
+  a.connect("127.0.0.1", b.port());
+  {
+    std::unique_lock lock(m);
+    REQUIRE(cv.wait_for(lock, 10s, [&] { return up; }));
+  }
+  Channel ch = a.channel(conn);
+  auto frame = send_frame(0, 1000);
+  std::size_t sent = 0, max_queued = 0;
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto r = a.send(ch, frame, 1, Outbox::Mode::kNoWait);
+    if (r == Outbox::Result::kBusy) break;
+    REQUIRE(r == Outbox::Result::kQueued);
+    ++sent;
+    max_queued = std::max(max_queued, ch.outbox->queued());
+  }
+  CHECK(ch.outbox->busy());
+  CHECK(max_queued <= (1u << 20) + frame.size());
+  {
+    std::lock_guard lock(m);
+    frozen = false;
+    cv.notify_all();
+  }
+  std::unique_lock lock(m);
+  CHECK(cv.wait_for(lock, 20s, [&] { return received == sent; }));
+}
