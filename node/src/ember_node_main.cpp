@@ -1,0 +1,255 @@
+// ember-node: one Ember node as an OS process. It hosts the seed's example services under
+// registered names, registers named functions that other nodes may spawn here, prints
+// `ember-node ready NAME` once it listens, and stops on SIGTERM or SIGINT.
+// Flags and environment: daemon_config.hpp.
+#include <signal.h>
+#include <unistd.h>
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <iostream>
+#include <map>
+#include <optional>
+
+#include "daemon_config.hpp"
+#include "ember/core/errors.hpp"
+#include "ember/core/term_text.hpp"
+#include "ember/node/node.hpp"
+#include "seed.hpp"
+
+namespace {
+
+using namespace ember;
+using namespace std::chrono_literals;
+
+// --- the services, kept running by a supervisor ---------------------------------------
+
+struct Service {
+  const char* name;
+  bool registers_itself;  // metric_collector and health_checker call register_name
+  Proc (*body)(Self);
+};
+
+const Service kServices[] = {
+    {"echo", false, [](Self s) { return examples::echo_loop(s); }},
+    {"counter", false, [](Self s) { return examples::counter(s, 0); }},
+    {"status_collector", false, [](Self s) { return examples::status_collector(s); }},
+    {"metric_collector", true, [](Self s) { return examples::metric_collector(s); }},
+    {"health_checker", true, [](Self s) { return examples::health_checker(s, 10ms); }},
+};
+
+// A service that ends (`stop`) or crashes is started again under its name, up to five
+// times in ten seconds; past that it stays down and says so.
+Proc supervise_services(Self self) {
+  self.trap_exit(true);
+  std::map<Pid, std::size_t> running;
+  std::deque<std::chrono::steady_clock::time_point> restarts[std::size(kServices)];
+  auto start = [&](std::size_t i) {
+    Pid pid = self.spawn_link(kServices[i].body);
+    running[pid] = i;
+    if (kServices[i].registers_itself) return;
+    try {
+      self.runtime().register_name(Atom(kServices[i].name), pid);
+    } catch (const ErlangError&) {
+      spdlog::error("ember-node: the name {} is taken; {} runs unregistered", kServices[i].name,
+                    kServices[i].name);
+    }
+  };
+  for (std::size_t i = 0; i < std::size(kServices); ++i) start(i);
+  for (;;) {
+    auto m = co_await self.receive(match(tuple(Atom("EXIT"), _, _)));
+    auto it = running.find(m.pid(1));
+    if (it == running.end()) continue;
+    std::size_t i = it->second;
+    running.erase(it);
+    auto now = std::chrono::steady_clock::now();
+    auto& recent = restarts[i];
+    while (!recent.empty() && now - recent.front() > 10s) recent.pop_front();
+    if (recent.size() >= 5) {
+      spdlog::error("ember-node: service {} ended ({}) too often; not restarting it",
+                    kServices[i].name, print_term(m[2]));
+      continue;
+    }
+    recent.push_back(now);
+    spdlog::info("ember-node: service {} ended ({}); restarting it", kServices[i].name,
+                 print_term(m[2]));
+    start(i);
+  }
+}
+
+// --- named functions for remote spawn ---------------------------------------------------
+
+std::int64_t int_or(const Term& t, std::int64_t fallback) {
+  return t.is_integer() ? t.as<std::int64_t>() : fallback;
+}
+
+// Waits for `stop` (ends normally) or {exit, Reason} (ends with Reason).
+Proc sleeper(Self self) {
+  auto m = co_await self.receive(match("stop"_a), "{exit, _}"_p);
+  if (m.clause() == 1) self.exit(m[1]);
+}
+
+// examples::health_checker registers itself, and every node already runs one under that
+// name: this one answers the same {check, Service, From} requests unregistered.
+Proc unregistered_health_checker(Self self, milliseconds delay) {
+  for (;;) {
+    auto m = co_await self.receive("{check, _, _}"_p, match("stop"_a));
+    if (m.clause() == 1) co_return;
+    co_await self.sleep(delay);
+    self.send(m.pid(2), tuple("result"_a, "healthy"_a));
+  }
+}
+
+// {Node, Message, ReplyTo}: one round trip through Node's echo service from here; ReplyTo
+// gets {echo_via, Node, {ok, Message}} or {echo_via, Node, timeout}. Says that this node
+// and Node can talk to each other.
+Proc echo_via(Self self, Term args) {
+  if (!args.is_tuple(3) || !args[0].is_atom() || !args[2].is_pid()) self.exit("badarg"_a);
+  Atom node = args[0].as<Atom>();
+  self.send(RemoteName{"echo"_a, node}, tuple("echo"_a, args[1], self.pid()));
+  auto m = co_await self.receive(match(tuple("ok"_a, args[1]))).after(5s);
+  self.send(args[2].pid(), tuple("echo_via"_a, node, m.timed_out() ? Term("timeout"_a) : m.term()));
+}
+
+// {Target, ReplyTo}: links to and monitors Target (trapping exits), tells ReplyTo
+// {watching, Self, Target}, then reports {watch, exit, Target, Reason} and
+// {watch, down, Target, Reason} as they come. `stop` ends it.
+Proc watch(Self self, Term args) {
+  if (!args.is_tuple(2) || !args[0].is_pid() || !args[1].is_pid()) self.exit("badarg"_a);
+  Pid target = args[0].pid(), reply_to = args[1].pid();
+  self.trap_exit(true);
+  self.link(target);
+  Ref ref = self.monitor(target);
+  self.send(reply_to, tuple("watching"_a, self.pid(), target));
+  for (int seen = 0; seen < 2;) {
+    auto m = co_await self.receive(match(tuple(Atom("EXIT"), target, _)),
+                                   match(tuple(Atom("DOWN"), ref, _, _, _)), match("stop"_a));
+    if (m.clause() == 2) co_return;
+    ++seen;
+    if (m.clause() == 0) self.send(reply_to, tuple("watch"_a, "exit"_a, target, m[2]));
+    if (m.clause() == 1) self.send(reply_to, tuple("watch"_a, "down"_a, target, m[4]));
+  }
+}
+
+// {Node, ReplyTo}: streams {echo, Seq, Self} to Node's echo service, 100 in flight, until
+// `stop` or the node goes down; then ReplyTo gets {streamer, stopped | nodedown | timeout,
+// Node, Acknowledged}. ReplyTo first gets {streaming, Self}.
+Proc streamer(Self self, Term args) {
+  if (!args.is_tuple(2) || !args[0].is_atom() || !args[1].is_pid()) self.exit("badarg"_a);
+  Atom node = args[0].as<Atom>();
+  Pid reply_to = args[1].pid();
+  Node::of(self)->monitor_node(self, node);
+  self.send(reply_to, tuple("streaming"_a, self.pid()));
+  std::int64_t acked = 0;
+  Atom outcome("stopped");
+  for (bool done = false; !done;) {
+    for (std::int64_t i = 0; i < 100; ++i)
+      self.send(RemoteName{"echo"_a, node}, tuple("echo"_a, acked + i, self.pid()));
+    for (std::int64_t want = acked + 100; acked < want && !done;) {
+      auto m = co_await self
+                   .receive(match(tuple("ok"_a, acked)), match(tuple("nodedown"_a, node)),
+                            match("stop"_a))
+                   .after(10s);
+      if (m.timed_out()) {
+        outcome = Atom("timeout");
+        done = true;
+      } else if (m.clause() == 0) {
+        ++acked;
+      } else {
+        outcome = Atom(m.clause() == 1 ? "nodedown" : "stopped");
+        done = true;
+      }
+    }
+  }
+  self.send(reply_to, tuple("streamer"_a, outcome, node, acked));
+}
+
+void register_functions() {
+  register_remote_function("echo", [](Self s, Term) { return examples::echo_loop(s); });
+  register_remote_function("counter",
+                           [](Self s, Term a) { return examples::counter(s, int_or(a, 0)); });
+  register_remote_function("health_checker", [](Self s, Term a) {
+    return unregistered_health_checker(s, milliseconds(int_or(a, 10)));
+  });
+  register_remote_function("status_collector",
+                           [](Self s, Term) { return examples::status_collector(s); });
+  register_remote_function("sleeper", [](Self s, Term) { return sleeper(s); });
+  register_remote_function("echo_via", echo_via);
+  register_remote_function("watch", watch);
+  register_remote_function("streamer", streamer);
+}
+
+// --- the process ---------------------------------------------------------------------
+
+void log_to_stderr() {
+  auto logger = spdlog::stderr_color_mt("ember-node");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
+  spdlog::set_level(spdlog::level::info);
+  if (const char* level = std::getenv("EMBER_LOG_LEVEL"))
+    spdlog::set_level(spdlog::level::from_str(level));
+}
+
+// SIGTERM and SIGINT are blocked in every thread (the Node's threads inherit the mask)
+// and taken by sigtimedwait in main. With EMBER_PARENT_PID set (the test harness sets it)
+// the node also stops once that process is gone, so a crashed test leaves no node behind.
+sigset_t block_stop_signals() {
+  ::signal(SIGPIPE, SIG_IGN);  // a peer that vanished mid-write is an error code, not death
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  return set;
+}
+
+const char* wait_for_stop(const sigset_t& set) {
+  std::optional<pid_t> parent;
+  if (const char* p = std::getenv("EMBER_PARENT_PID")) parent = pid_t(std::atoll(p));
+  for (;;) {
+    timespec poll{0, 200'000'000};
+    int sig = sigtimedwait(&set, nullptr, &poll);
+    if (sig == SIGTERM) return "SIGTERM";
+    if (sig == SIGINT) return "SIGINT";
+    if (parent && getppid() != *parent) return "its parent process exited";
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto env = ember::daemon::process_env();
+  auto parsed = ember::daemon::parse_daemon_args(argc, argv, env);
+  if (!parsed.options) {
+    (parsed.exit_code ? std::cerr : std::cout) << parsed.message << std::flush;
+    return parsed.exit_code;
+  }
+  log_to_stderr();
+  sigset_t stop_signals = block_stop_signals();
+  try {
+    const auto& o = *parsed.options;
+    std::string cookie =
+        !o.cookie.empty()
+            ? o.cookie
+            : ember::daemon::read_or_create_cookie(ember::daemon::default_cookie_path(env));
+    register_functions();
+    ember::Node node(o.node_config(cookie));
+    node.runtime().spawn(supervise_services);
+    spdlog::info("ember-node: {} listening on port {}", node.name().text(), node.port());
+    std::printf("ember-node ready %s\n", std::string(node.name().text()).c_str());
+    std::fflush(stdout);
+    const char* why = wait_for_stop(stop_signals);
+    spdlog::info("ember-node: {} stopping ({})", node.name().text(), why);
+  } catch (const std::exception& e) {
+    spdlog::error("ember-node: {}", e.what());
+    return 1;
+  }
+  spdlog::info("ember-node: stopped");
+  return 0;
+}
