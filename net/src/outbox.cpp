@@ -47,8 +47,12 @@ bool Outbox::take(std::vector<std::byte>& out, FrameEncoder& encoder) {
   std::lock_guard lock(mutex_);
   scheduled_ = false;
   if (small_.empty() && bulk_.empty()) return false;
-  out.insert(out.end(), small_.begin(), small_.end());
   bytes_ -= small_.size();
+  if (out.empty()) {
+    out.swap(small_);  // the two buffers trade places: no copy, and both keep their memory
+  } else {
+    out.insert(out.end(), small_.begin(), small_.end());
+  }
   small_.clear();
   // Bulk frames queued behind another bulk frame of the same sender (or a small frame
   // queued behind one) go whole once they reach the front and are small.

@@ -92,6 +92,7 @@ struct Transport::Impl {
   std::vector<ConnectionId> flushable;  // outboxes with frames for the loop thread
   std::unordered_map<ConnectionId, std::shared_ptr<Outbox>> outboxes;  // for channel()
   std::thread::id loop_thread;
+  std::uint64_t last_tick = 0;  // uv_now() at the previous on_tick
   std::uint16_t bound_port = 0;
 
   std::map<ConnectionId, std::unique_ptr<Connection>> connections;  // loop thread only
@@ -375,10 +376,15 @@ struct Transport::Impl {
     auto silence = std::uint64_t(config.silence_timeout.count());
     auto interval = std::uint64_t(config.tick_interval.count());
     auto handshake = std::uint64_t(config.handshake_timeout.count());
+    // This thread was held up (a huge frame decoded, a loaded machine): what it did not
+    // read meanwhile says nothing about the peers, so their silence starts over.
+    bool stalled = last_tick && now - last_tick > interval;
+    last_tick = now;
     std::vector<Connection*> all;
     for (auto& [id, c] : connections) all.push_back(c.get());
     for (Connection* c : all) {
       if (c->closing) continue;
+      if (stalled) c->last_read = now;
       if (!c->up) {
         if (now - c->opened > handshake)
           refuse(c, "handshake not completed in " + std::to_string(handshake) + " ms");

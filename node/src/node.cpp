@@ -267,8 +267,34 @@ struct Node::Impl {
 
   // Mutex not held: a process's send waits here while the connection is busy (Erlang's
   // busy dist port), so a stalled peer cannot make this node's memory grow without bound.
-  void push(const net::Channel& ch, std::span<const std::byte> frame, Pid sender) {
-    transport->send(ch, frame, sender.bits(), net::Outbox::Mode::kWait);
+  net::Outbox::Result push(const net::Channel& ch, std::span<const std::byte> frame, Pid sender,
+                           net::Outbox::Mode mode = net::Outbox::Mode::kWait) {
+    return transport->send(ch, frame, sender.bits(), mode);
+  }
+
+  Node::SendResult try_send(Pid from, Pid to, Term message) {
+    NodeIdentity id = NodeTable::identity(to.node());
+    if (to.node() == index || id.name == name) {
+      runtime.send(to, std::move(message));  // local, or a dead incarnation of this node
+      return Node::SendResult::kSent;
+    }
+    check_size(message.heap_bytes());
+    thread_local net::FrameEncoder encoder;
+    FrameScratch scratch;
+    std::vector<std::byte>& frame = scratch.bytes();
+    encoder.encode_send(frame, from, to, message);
+    check_size(frame.size());
+    std::optional<net::Channel> ch;
+    {
+      std::lock_guard lock(mutex);
+      if (stopping) return Node::SendResult::kSent;
+      Peer& p = peer_named(id.name);
+      if (p.state == PeerState::kUp && p.creation != id.creation) return Node::SendResult::kSent;
+      ch = channel_or_queue(p, frame, from);
+    }
+    if (ch && push(*ch, frame, from, net::Outbox::Mode::kNoWait) == net::Outbox::Result::kBusy)
+      return Node::SendResult::kBusy;
+    return Node::SendResult::kSent;
   }
 
   void check_size(std::size_t bytes) const {
@@ -784,6 +810,10 @@ void Node::disconnect(Atom node) {
 
 bool Node::monitor_node(Self self, Atom node, bool on) {
   return impl_->monitor_node(self.pid(), Atom(canonical(node.text()).to_string()), on);
+}
+
+Node::SendResult Node::try_send(Self self, Pid to, Term message) {
+  return impl_->try_send(self.pid(), to, std::move(message));
 }
 
 Node* Node::of(Self self) {

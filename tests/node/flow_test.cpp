@@ -3,8 +3,12 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 
 #include "ember/core/errors.hpp"
+#include "ember/net/transport.hpp"
 #include "ember/node/node.hpp"
 
 using namespace ember;
@@ -77,4 +81,67 @@ TEST_CASE("a small message sent after a 100 MiB one by another process arrives f
   CHECK(done == Term("normal"_a));
   CHECK(arrivals == std::vector<std::string>{"small", "big"});
   CHECK(big_bytes == kBig);
+}
+
+TEST_CASE("a stalled peer: try_send reports busy and a plain send waits until it drains") {
+  // The peer is a bare transport whose loop thread stalls in the first frame it reads.
+  std::mutex m;
+  std::condition_variable cv;
+  bool frozen = true;
+  std::size_t received = 0;
+  net::TransportHandler h;
+  h.on_frame = [&](net::ConnectionId, wire::Frame::Reader f) {
+    std::unique_lock lock(m);
+    cv.wait(lock, [&] { return !frozen; });
+    received += f.isSend();
+    cv.notify_all();
+  };
+  net::TransportConfig tc;
+  tc.cookie = "flowcookie";
+  tc.tick_interval = 0ms;
+  std::uint16_t port;
+  {  // the port must be known before the name is: take a free one
+    net::Transport probe(tc, {});
+    port = probe.port();
+  }
+  tc.listen_port = port;
+  tc.self.name = "stalled@127.0.0.1:" + std::to_string(port);
+  tc.self.creation = 7;
+  net::Transport stalled(tc, h);
+  Pid target(*NodeTable::intern(Atom(tc.self.name), 7), 5, 1);
+
+  NodeConfig oc = config("origin");
+  oc.busy_bytes = 1u << 20;
+  oc.tick_interval = 0ms;
+  Node origin(oc);
+  std::size_t sent = 0;
+  bool busy = false, waited_send_done = false;
+  origin.runtime().run([&](Self self) -> Proc {
+    Node& node = *Node::of(self);
+    std::string payload(1000, 'p');
+    auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (node.try_send(self, target, tuple("m"_a, payload)) == Node::SendResult::kBusy) {
+        busy = true;
+        break;
+      }
+      ++sent;
+      if (sent % 64 == 0) co_await self.yield();
+    }
+    // Unstall the peer from another thread a little later; this send waits for it.
+    std::thread release([&] {
+      std::this_thread::sleep_for(50ms);
+      std::lock_guard lock(m);
+      frozen = false;
+      cv.notify_all();
+    });
+    self.send(target, tuple("m"_a, payload));
+    waited_send_done = true;
+    release.join();
+  });
+  CHECK(busy);
+  CHECK(sent > 100);
+  CHECK(waited_send_done);
+  std::unique_lock lock(m);
+  CHECK(cv.wait_for(lock, 30s, [&] { return received == sent + 1; }));
 }

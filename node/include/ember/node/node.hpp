@@ -78,6 +78,12 @@ class Node final : public Distribution {
   // once if it cannot be made. Stackable like Erlang's monitor_node(Node, true).
   bool monitor_node(Self self, Atom node, bool on = true);
 
+  // A send that never waits: kBusy, and nothing sent, while the connection to the
+  // target's node is over its busy limit (Erlang's erlang:send(Pid, Msg, [nosuspend])).
+  // A local target is an ordinary send.
+  enum class SendResult { kSent, kBusy };
+  SendResult try_send(Self self, Pid to, Term message);
+
   // The Node a process runs on, or null for a Runtime without one.
   static Node* of(Self self);
 
