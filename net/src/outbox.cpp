@@ -1,6 +1,9 @@
 #include "ember/net/outbox.hpp"
 
+#include <sys/socket.h>
+
 #include <algorithm>
+#include <chrono>
 
 namespace ember::net {
 
@@ -14,6 +17,7 @@ Outbox::Result Outbox::push(std::span<const std::byte> frame, std::uint64_t send
     drained_.wait(lock, [&] { return closed_ || counted_locked() < limits_.busy_bytes / 2; });
     if (closed_) return Result::kClosed;
   }
+  if (write_now_locked(frame, wake)) return Result::kQueued;
   bool behind_bulk = bulk_senders_.count(sender) > 0;
   if (frame.size() >= limits_.bulk_bytes || behind_bulk) {
     bulk_.push_back(
@@ -43,10 +47,44 @@ std::size_t Outbox::counted_locked() const {
   return bytes_ - (bulk_.empty() ? 0 : bulk_.front().frame.size());
 }
 
+// Idle queue, no write in flight: the frame goes to the socket from this thread. A short
+// write leaves the rest queued for the loop thread, in order.
+// Only after a quiet spell: a stream of sends is better batched by the loop thread (one
+// syscall per write) than written one syscall per frame; a lone request or reply is not.
+bool Outbox::write_now_locked(std::span<const std::byte> frame, bool& wake) {
+  if (fd_ < 0 || writing_ || !small_.empty() || !bulk_.empty() ||
+      frame.size() >= limits_.bulk_bytes)
+    return false;
+  auto now = std::chrono::steady_clock::now();
+  bool quiet = now - last_direct_ > kQuiet;
+  last_direct_ = now;
+  if (!quiet) return false;
+  ssize_t n = ::send(fd_, frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  if (n == ssize_t(frame.size())) return true;
+  if (n > 0) {
+    small_.insert(small_.end(), frame.begin() + n, frame.end());
+    bytes_ += frame.size() - std::size_t(n);
+    if (!scheduled_) wake = scheduled_ = true;
+    return true;
+  }
+  return false;  // EAGAIN or an error: queue it; the loop thread's write reports errors
+}
+
+void Outbox::attach(int fd) {
+  std::lock_guard lock(mutex_);
+  fd_ = fd;
+}
+
+void Outbox::write_done() {
+  std::lock_guard lock(mutex_);
+  writing_ = false;
+}
+
 bool Outbox::take(std::vector<std::byte>& out, FrameEncoder& encoder) {
   std::lock_guard lock(mutex_);
   scheduled_ = false;
   if (small_.empty() && bulk_.empty()) return false;
+  writing_ = true;
   bytes_ -= small_.size();
   if (out.empty()) {
     out.swap(small_);  // the two buffers trade places: no copy, and both keep their memory

@@ -248,6 +248,8 @@ struct Transport::Impl {
           if (!reply.empty()) write(c, reply);
           if (status == Handshake::Status::kDone) {
             c->up = true;
+            uv_os_fd_t fd;
+            if (uv_fileno(reinterpret_cast<uv_handle_t*>(&c->tcp), &fd) == 0) c->outbox->attach(fd);
             if (handler.on_up) handler.on_up(c->id, c->handshake.peer());
           }
           continue;
@@ -339,6 +341,7 @@ struct Transport::Impl {
                       [](uv_write_t* req, int status) {
                         auto* conn = static_cast<Connection*>(req->data);
                         conn->writing = false;
+                        conn->outbox->write_done();
                         conn->in_flight.clear();
                         if (status < 0) {
                           if (status != UV_ECANCELED)
@@ -349,6 +352,7 @@ struct Transport::Impl {
                       });
     if (rc != 0) {
       c->writing = false;
+      c->outbox->write_done();
       close(c, "write failed: " + uv_text(rc));
     }
   }
