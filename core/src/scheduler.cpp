@@ -71,6 +71,7 @@ RuntimeImpl::RuntimeImpl(Runtime& rt, RuntimeConfig config)
       table_(config.max_processes),
       wheel_(0),
       epoch_(std::chrono::steady_clock::now()) {
+  spdlog::default_logger_raw();  // see Transport: the logger exists before our threads do
   unsigned n = config.workers ? config.workers : std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < n; ++i) {
     workers_.push_back(std::make_unique<Worker>());

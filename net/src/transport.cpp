@@ -3,6 +3,8 @@
 
 #include <uv.h>
 
+#include <csignal>
+
 #include <kj/exception.h>
 #include <spdlog/spdlog.h>
 
@@ -451,6 +453,13 @@ struct Transport::Impl {
 
 Transport::Transport(TransportConfig config, TransportHandler handler)
     : impl_(std::make_unique<Impl>(std::move(config), std::move(handler))) {
+  // A peer closing while we write must be an error code, not a signal that kills the
+  // program (libuv leaves SIGPIPE to the application); a handler someone set stays.
+  struct sigaction old {};
+  if (sigaction(SIGPIPE, nullptr, &old) == 0 && old.sa_handler == SIG_DFL) signal(SIGPIPE, SIG_IGN);
+  // spdlog's registry is a function-local static inside the (uninstrumented) shared
+  // library: make it here, before the loop thread exists, not racily on first use.
+  spdlog::default_logger_raw();
   impl_->thread = std::thread([this] { impl_->loop_main(); });
   std::unique_lock lock(impl_->mutex);
   impl_->ready_cv.wait(lock, [&] { return impl_->ready; });

@@ -8,6 +8,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -251,16 +252,18 @@ struct Node::Impl {
     conn_peer[id] = p.name.index();
   }
 
-  // Mutex held: queues the frame while the peer is connecting (connecting on first use),
-  // or returns the channel to push it on once the mutex is released.
-  std::optional<net::Channel> channel_or_queue(Peer& p, std::span<const std::byte> frame,
+  // Mutex held: queues the frame while the peer is connecting (connecting on first use;
+  // the frame is moved, not copied, so a big one does not hold the mutex long), or
+  // returns the channel to push it on once the mutex is released.
+  std::optional<net::Channel> channel_or_queue(Peer& p, std::vector<std::byte>& frame,
                                                Pid sender = Pid()) {
     if (p.state == PeerState::kUp) return p.channel;
-    p.pending.push_back({sender.bits(), std::vector<std::byte>(frame.begin(), frame.end())});
+    p.pending.push_back({sender.bits(), std::move(frame)});
+    frame = {};
     if (p.state == PeerState::kIdle) start_connect(p);
     return std::nullopt;
   }
-  void send_frame(Peer& p, std::span<const std::byte> frame) {
+  void send_frame(Peer& p, std::vector<std::byte>& frame) {
     if (auto ch = channel_or_queue(p, frame))
       transport->send(*ch, frame, 0, net::Outbox::Mode::kForce);
   }
@@ -305,13 +308,42 @@ struct Node::Impl {
 
   // --- the runtime's side: signals for remote pids ---
 
+  // The channel this thread last sent a message on, valid while no peer has changed
+  // state since (`peers_changed`): a stream of messages to one node takes no lock.
+  struct RouteCache {
+    const Impl* owner = nullptr;
+    std::uint32_t index = 0;
+    std::uint64_t generation = 0;
+    net::Channel channel;
+  };
+  static RouteCache& route_cache() {
+    thread_local RouteCache c;
+    return c;
+  }
+  // Changed (mutex held) when a peer goes up or down. Values come from one process-wide
+  // counter, so a thread's cache left over from a destroyed Node never matches.
+  static std::uint64_t next_generation() {
+    static std::atomic<std::uint64_t> counter{1};
+    return counter.fetch_add(1, std::memory_order_relaxed);
+  }
+  std::atomic<std::uint64_t> peers_changed{next_generation()};
+
   void route(const Signal& s) {
-    NodeIdentity id = NodeTable::identity(s.to.node());
-    if (id.name == name) return bounce(s, atom_noproc());  // an earlier life of this node
-    check_size(s.payload.heap_bytes());                    // before spending time encoding it
+    check_size(s.payload.heap_bytes());  // before spending time encoding it
     thread_local net::FrameEncoder encoder;
     FrameScratch scratch;
     std::vector<std::byte>& frame = scratch.bytes();
+    RouteCache& cache = route_cache();
+    bool message = s.kind == SignalKind::kMessage;
+    if (message && cache.owner == this && cache.index == s.to.node() &&
+        cache.generation == peers_changed.load(std::memory_order_acquire)) {
+      detail::encode_signal(encoder, frame, s);
+      check_size(frame.size());
+      push(cache.channel, frame, s.from);
+      return;
+    }
+    NodeIdentity id = NodeTable::identity(s.to.node());
+    if (id.name == name) return bounce(s, atom_noproc());  // an earlier life of this node
     detail::encode_signal(encoder, frame, s);
     check_size(frame.size());
     std::optional<net::Channel> ch;
@@ -325,6 +357,8 @@ struct Node::Impl {
       }
       note_outbound(p, s);
       ch = channel_or_queue(p, frame, s.from);
+      if (ch && message)
+        cache = {this, s.to.node(), peers_changed.load(std::memory_order_relaxed), *ch};
     }
     if (ch) push(*ch, frame, s.from);
   }
@@ -472,6 +506,7 @@ struct Node::Impl {
     }
     p.state = PeerState::kUp;
     p.conn = id;
+    peers_changed.store(next_generation(), std::memory_order_release);
     p.creation = info.creation;
     p.hidden = info.hidden;
     p.index = intern(p.name, info.creation);
@@ -530,6 +565,7 @@ struct Node::Impl {
   // The peer is gone (or never came): everything that depended on it fires here, locally.
   void lose(Peer& p, std::unique_lock<std::mutex>& lock) {
     p.state = PeerState::kIdle;
+    peers_changed.store(next_generation(), std::memory_order_release);
     p.conn = 0;
     p.pending.clear();
     auto relations = std::move(p.relations);
@@ -566,7 +602,7 @@ struct Node::Impl {
   void on_frame(net::ConnectionId id, wire::Frame::Reader f) {
     InboundSignal s;
     if (detail::decode_signal(f, s)) {
-      {
+      if (s.kind != SignalKind::kMessage) {  // links and monitors are remembered for a loss
         std::lock_guard lock(mutex);
         auto it = conn_peer.find(id);
         if (it == conn_peer.end()) return;
@@ -727,7 +763,7 @@ struct Node::Impl {
     p.spawns[ref.id] = from;
     if (o.link) pending_links.insert(ref.id);
     if (o.monitor) pending_monitors.insert(ref.id);
-    send_frame(p, std::move(frame));
+    send_frame(p, frame);
   }
 
   void forget_spawn(Atom target, Ref ref) {

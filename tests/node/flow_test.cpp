@@ -55,7 +55,11 @@ TEST_CASE("a message over the size limit is refused at the sender with a clean e
 
 TEST_CASE("a small message sent after a 100 MiB one by another process arrives first") {
   const std::size_t kBig = 100u << 20;
-  Node origin(config("origin", kBig + (1u << 20))), peer(config("peer", kBig + (1u << 20)));
+  // Sanitizer builds take seconds over 100 MiB: a generous silence bound keeps a slow
+  // machine from looking like a dead peer.
+  NodeConfig oc = config("origin", kBig + (1u << 20)), pc = config("peer", kBig + (1u << 20));
+  oc.silence_timeout = pc.silence_timeout = 20s;
+  Node origin(oc), peer(pc);
   std::vector<std::string> arrivals;
   std::size_t big_bytes = 0;
   Pid receiver = peer.runtime().spawn([&](Self self) -> Proc {
