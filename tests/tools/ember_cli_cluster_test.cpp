@@ -1,0 +1,421 @@
+// The ember CLI against a real 3-node cluster: every command, and its error paths.
+// The nodes are separate OS processes (EMBER_TEST_NODE: ember-node, or the test-only
+// cli_test_node with the same services); each test case starts its own cluster on free
+// loopback ports and kills it at the end, also when a check fails.
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <random>
+#include <regex>
+#include <thread>
+
+#include "process.hpp"
+
+using namespace ember::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string kEmber = EMBER_CLI;
+const std::string kNode = EMBER_TEST_NODE;
+constexpr bool kDaemon = EMBER_TEST_NODE_IS_DAEMON;
+
+std::string random_cookie() {
+  std::random_device rd;
+  std::string s;
+  for (int i = 0; i < 16; ++i) s += char('a' + rd() % 26);
+  return s;
+}
+
+// Retries `f` until it holds or `within` passes (no fixed sleeps: each try is a command).
+bool eventually(const std::function<bool()>& f, milliseconds within = 10s) {
+  auto deadline = Clock::now() + within;
+  while (!f()) {
+    if (Clock::now() > deadline) return false;
+    std::this_thread::sleep_for(20ms);  // pacing between tries, not synchronisation
+  }
+  return true;
+}
+
+bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
+std::size_t lines(const std::string& s) {
+  return std::size_t(std::count(s.begin(), s.end(), '\n'));
+}
+
+std::string regex_escape(const std::string& s) {
+  static const std::regex special(R"([.^$|()\[\]{}*+?\\])");
+  return std::regex_replace(s, special, R"(\$&)");
+}
+
+// The pid a JSON registry lists for `name`.
+std::string pid_of(const std::string& registry_json, const std::string& name) {
+  std::smatch m;
+  std::regex re("\"name\": \"" + name + "\", \"pid\": \"([^\"]+)\"");
+  return std::regex_search(registry_json, m, re) ? m[1].str() : "";
+}
+
+class Cluster {
+ public:
+  explicit Cluster(int n = 3) : cookie_(random_cookie()) {
+    for (int i = 0; i < n; ++i) {
+      std::string name = std::string(1, char('a' + i)) + "@127.0.0.1:0";
+      std::vector<std::string> join;
+      if (i > 0) join.push_back(names_[0]);
+      start(name, join);
+    }
+    // Ready: every node sees the others, and its services are registered.
+    for (const auto& name : names_) {
+      bool meshed = eventually([&] {
+        Output o = ember({"--node", name, "nodes"});
+        for (const auto& other : names_)
+          if (other != name && !contains(o.out, other)) return false;
+        return o.rc == 0;
+      });
+      INFO(logs());
+      REQUIRE(meshed);
+      REQUIRE(eventually([&] {
+        Output o = ember({"--node", name, "registry"});
+        return contains(o.out, "echo") && contains(o.out, "status_collector");
+      }));
+    }
+  }
+
+  const std::string& cookie() const { return cookie_; }
+  const std::string& operator[](std::size_t i) const { return names_.at(i); }
+  const std::string& home() const { return dir_.path(); }
+
+  // ember with the cluster's cookie, attached to node a.
+  Output ember(std::vector<std::string> args, const EnvChanges& env = {}) const {
+    std::vector<std::string> argv{"--cookie", cookie_};
+    if (std::find(args.begin(), args.end(), "--node") == args.end())
+      argv.insert(argv.end(), {"--node", names_.at(0)});
+    argv.insert(argv.end(), args.begin(), args.end());
+    return raw(argv, env);
+  }
+  // ember exactly as given, with HOME in the test's directory and no EMBER_* variables.
+  Output raw(const std::vector<std::string>& args, EnvChanges env = {}) const {
+    std::vector<std::string> argv{kEmber};
+    argv.insert(argv.end(), args.begin(), args.end());
+    env.try_emplace("HOME", dir_.path());
+    env.try_emplace("EMBER_NODE", "");
+    env.try_emplace("EMBER_COOKIE", "");
+    return run(argv, env);
+  }
+
+  void kill(std::size_t i, int signal) { nodes_.at(i)->kill(signal); }
+
+  std::string logs() const {
+    std::string s;
+    for (std::size_t i = 0; i < nodes_.size(); ++i)
+      s += "--- node " + std::to_string(i) + " ---\n" + nodes_[i]->log();
+    return s;
+  }
+
+ private:
+  void start(const std::string& name, const std::vector<std::string>& join) {
+    std::vector<std::string> argv{kNode};
+    EnvChanges env{{"EMBER_COOKIE", ""},
+                   {"EMBER_NAME", ""},
+                   {"EMBER_JOIN", ""},
+                   {"EMBER_LISTEN", ""},
+                   {"HOME", dir_.path()}};
+    if (kDaemon) {
+      argv.insert(argv.end(), {"--name", name, "--cookie", cookie_, "--schedulers", "2"});
+      for (const auto& j : join) argv.insert(argv.end(), {"--join", j});
+      env["EMBER_PARENT_PID"] = std::to_string(::getpid());
+    } else {
+      argv.insert(argv.end(), {name, cookie_});
+      argv.insert(argv.end(), join.begin(), join.end());
+    }
+    std::string log = dir_.path() + "/node" + std::to_string(nodes_.size()) + ".log";
+    nodes_.push_back(std::make_unique<Child>(argv, log, env));
+    auto ready = nodes_.back()->wait_for(std::regex(R"(ready (\S+@\S+))"), 10s);
+    INFO(nodes_.back()->log());
+    REQUIRE(ready);
+    names_.push_back(*ready);
+  }
+
+  TempDir dir_;  // first: outlives the nodes, whose logs it holds
+  std::string cookie_;
+  std::vector<std::unique_ptr<Child>> nodes_;
+  std::vector<std::string> names_;
+};
+
+#define CHECK_FAILS(output, code, pattern)                 \
+  do {                                                     \
+    const Output& o_ = (output);                           \
+    INFO("stdout: " << o_.out << "\nstderr: " << o_.err);  \
+    CHECK(o_.rc == (code));                                \
+    CHECK(lines(o_.err) == 1);                             \
+    CHECK(std::regex_search(o_.err, std::regex(pattern))); \
+  } while (0)
+
+#define CHECK_OK(output)                                  \
+  do {                                                    \
+    const Output& o_ = (output);                          \
+    INFO("stdout: " << o_.out << "\nstderr: " << o_.err); \
+    CHECK(o_.rc == 0);                                    \
+  } while (0)
+
+}  // namespace
+
+TEST_CASE("ping answers pong and exits 3 for unreachable or refused or silent or dead nodes") {
+  Cluster c;
+  for (int i = 0; i < 3; ++i) {
+    Output o = c.ember({"ping", c[i]});
+    CHECK_OK(o);
+    CHECK(o.out == "pong\n");
+  }
+  CHECK(c.ember({"ping"}).out == "pong\n");  // default: --node
+  CHECK(contains(c.ember({"--json", "ping", c[1]}).out, "\"result\": \"pong\""));
+
+  std::string nobody = "x@127.0.0.1:" + std::to_string(free_port());
+  Output unreachable = c.ember({"ping", nobody});
+  CHECK_FAILS(unreachable, 3, "^ember: cannot reach .*nothing listening");
+  CHECK(unreachable.took < 5s);
+
+  Output cookie = c.raw({"--cookie", "not-" + c.cookie(), "--node", c[0], "ping"});
+  CHECK_FAILS(cookie, 3, "connection refused \\(wrong cookie\\?\\)");
+
+  MuteListener mute;  // accepts TCP, never answers the handshake
+  Output silent = c.ember({"ping", "y@127.0.0.1:" + std::to_string(mute.port())});
+  CHECK_FAILS(silent, 3, "no handshake within");
+  CHECK(silent.took < 8s);
+
+  c.kill(2, SIGKILL);
+  CHECK_FAILS(c.ember({"ping", c[2]}), 3, "cannot reach");
+}
+
+TEST_CASE("nodes lists the members --node is connected to but not ember itself") {
+  Cluster c;
+  Output o = c.ember({"nodes"});
+  CHECK_OK(o);
+  CHECK(o.out == (c[1] < c[2] ? c[1] + "\n" + c[2] + "\n" : c[2] + "\n" + c[1] + "\n"));
+  CHECK_FALSE(contains(o.out, "ember-cli"));
+  Output json = c.ember({"--json", "nodes", "--node", c[1]});
+  CHECK(contains(json.out, "\"node\": \"" + c[1] + "\""));
+  CHECK(contains(json.out, "\"" + c[0] + "\""));
+  CHECK(contains(json.out, "\"" + c[2] + "\""));
+}
+
+TEST_CASE("ps prints the processes of --node or of all nodes with pids that read back") {
+  Cluster c;
+  Output o = c.ember({"ps"});
+  CHECK_OK(o);
+  CHECK(std::regex_search(o.out, std::regex("^PID +NAME +STATUS +QUEUE +REDUCTIONS +MEMORY\n")));
+  CHECK(std::regex_search(o.out, std::regex("<0\\.\\d+\\.\\d+>@" + regex_escape(c[0]) +
+                                            " +echo +waiting +0 +\\d+ +\\d+")));
+  CHECK(contains(o.out, "ember_admin"));
+  CHECK_FALSE(contains(o.out, c[1]));
+
+  Output all = c.ember({"ps", "--all-nodes"});
+  CHECK_OK(all);
+  std::smatch m;
+  for (int i = 0; i < 3; ++i) {
+    std::regex echo("(<0\\.\\d+\\.\\d+>@" + regex_escape(c[i]) + ") +echo ");
+    REQUIRE(std::regex_search(all.out, m, echo));
+    Output info = c.ember({"info", m[1].str()});  // a pid as ps prints it reads back
+    CHECK_OK(info);
+    CHECK(std::regex_search(info.out, std::regex("\nname +echo\n")));
+  }
+
+  Output json = c.ember({"--json", "ps", "--all-nodes"});
+  CHECK_OK(json);
+  CHECK(json.out.front() == '[');
+  CHECK(contains(json.out, "\"node\": \"" + c[2] + "\", \"name\": \"echo\", \"status\": "));
+  CHECK(contains(json.out, "\"message_queue_len\": 0"));
+  CHECK(contains(c.ember({"ps", "--help"}).out, "current function is not tracked"));
+}
+
+TEST_CASE("info prints one process and fails for dead or malformed or unreachable pids") {
+  Cluster c;
+  std::string echo = pid_of(c.ember({"--json", "registry"}).out, "echo");
+  REQUIRE_FALSE(echo.empty());
+  Output o = c.ember({"info", echo});
+  CHECK_OK(o);
+  CHECK(std::regex_search(o.out, std::regex("^pid +" + regex_escape(echo) + "\n")));
+  for (const char* line :
+       {"name +echo", "status +waiting", "message_queue_len +0", "links +\\[.*\\]",
+        "trap_exit +false", "memory +\\d+", "reductions +\\d+"})
+    CHECK(std::regex_search(o.out, std::regex(std::string("\n") + line + "\n")));
+
+  std::string bare = echo.substr(0, echo.find('@'));  // <0.S.G>: on --node
+  CHECK(c.ember({"info", bare}).out == o.out);
+  Output json = c.ember({"--json", "info", echo});
+  CHECK(contains(json.out, "\"name\": \"echo\""));
+  CHECK(contains(json.out, "\"pid\": \"" + echo + "\""));
+  CHECK(contains(json.out, "\"trap_exit\": false"));
+
+  CHECK_FAILS(c.ember({"info", "<0.99999.1>@" + c[1]}), 1, "^ember: no process <0\\.99999\\.1>@");
+  CHECK_FAILS(c.ember({"info", "<1.2>"}), 2, "bad pid '<1\\.2>'");
+  CHECK_FAILS(c.ember({"info", "<0.1.1>@nonode"}), 2, "bad node name");
+  CHECK_FAILS(c.ember({"info", "<0.1.1>@x@127.0.0.1:" + std::to_string(free_port())}), 3,
+              "cannot reach");
+}
+
+TEST_CASE("send reaches a name on --node and name@node and a pid with pids in the term") {
+  Cluster c;
+  Output o = c.ember({"send", "status_collector", "{report, <<\"by_name\">>, up}"});
+  CHECK_OK(o);
+  CHECK(o.out == "ok\n");
+  CHECK_OK(c.ember({"send", "status_collector@" + c[2], "{report, <<\"remote\">>, up}"}));
+  std::string registry = c.ember({"--json", "registry"}).out;
+  std::string collector = pid_of(registry, "status_collector"), echo = pid_of(registry, "echo");
+  REQUIRE_FALSE(collector.empty());
+  // A bare pid inside the term is on --node, like a bare target.
+  std::string bare_echo = echo.substr(0, echo.find('@'));
+  CHECK_OK(c.ember({"send", collector, "{report, <<\"by_pid\">>, " + bare_echo + "}"}));
+  CHECK_OK(c.ember({"send", collector, "{report, <<\"qualified\">>, " + echo + "}"}));
+
+  Output here = c.ember({"call", "status_collector", "{get_all}"});
+  CHECK_OK(here);
+  CHECK(contains(here.out, "<<\"by_name\">> => up"));
+  CHECK(contains(here.out, "<<\"by_pid\">> => " + echo));
+  CHECK(contains(here.out, "<<\"qualified\">> => " + echo));
+  CHECK_FALSE(contains(here.out, "remote"));
+  CHECK(contains(c.ember({"call", "status_collector@" + c[2], "{get_all}"}).out,
+                 "<<\"remote\">> => up"));
+  CHECK(c.ember({"--json", "send", "echo", "hello"}).out == "{\"sent\": true}\n");
+
+  CHECK_FAILS(c.ember({"send", "nosuch", "hi"}), 1, "no process registered as nosuch on ");
+  CHECK_FAILS(c.ember({"send", "echo", "{a,"}), 2, "bad term '\\{a,': parse error at offset 3");
+  CHECK_FAILS(c.ember({"send", "<0.99999.1>", "hi"}), 1, "no process");
+  CHECK_FAILS(c.ember({"send", "echo@x@127.0.0.1:" + std::to_string(free_port()), "hi"}), 3,
+              "cannot reach");
+}
+
+TEST_CASE("call prints the first reply and exits 4 on timeout and 2 on a bad term") {
+  Cluster c;
+  Output o = c.ember({"call", "echo", "{echo, <<\"hi\">>}"});
+  CHECK_OK(o);
+  CHECK(o.out == "{ok,<<\"hi\">>}\n");
+  CHECK(c.ember({"call", "echo@" + c[2], "{echo, [1, 2.5, foo, #{a => \"b\"}]}"}).out ==
+        "{ok,[1,2.5,foo,#{a => <<\"b\">>}]}\n");
+  CHECK(c.ember({"--json", "call", "echo", "{echo, <<\"hi\">>}"}).out ==
+        "{\"reply\": \"{ok,<<\\\"hi\\\">>}\"}\n");
+  std::string echo_c = pid_of(c.ember({"--json", "registry", "--node", c[2]}).out, "echo");
+  CHECK(c.ember({"call", echo_c, "{echo, 42}"}).out == "{ok,42}\n");
+
+  Output timeout = c.ember({"call", "echo", "{nope}", "--timeout", "300"});
+  CHECK_FAILS(timeout, 4, "^ember: call echo: no reply within 300 ms\n");
+  CHECK(timeout.took < 3s);
+
+  CHECK_FAILS(c.ember({"call", "echo", "{echo, <<\"hi\">>"}), 2, "parse error at offset 15");
+  // The position is the one in the text as typed, also after a pid written with its node.
+  std::string text = "{echo, <0.1.1>@" + c[1] + ", ]";
+  CHECK_FAILS(c.ember({"call", "echo", text}), 2,
+              "parse error at offset " + std::to_string(text.find(']')) + ":");
+  CHECK_FAILS(c.ember({"call", "echo", "{echo, X}"}), 2, "variables are not terms");
+  CHECK_FAILS(c.ember({"call", "nosuch@" + c[1], "{x}"}), 1, "no process registered as nosuch");
+  Output bad_timeout = c.ember({"call", "echo", "{x}", "--timeout", "-5"});  // usage follows
+  CHECK(bad_timeout.rc == 2);
+  CHECK(contains(bad_timeout.err, "--timeout: Value -5 not in range 1 to 3600000"));
+}
+
+TEST_CASE("spawn starts a registered function on a node and fails for unknown ones") {
+  Cluster c;
+  Output o = c.ember({"spawn", c[1], "echo"});
+  CHECK_OK(o);
+  std::smatch m;
+  REQUIRE(std::regex_search(o.out, m,
+                            std::regex("^(<0\\.\\d+\\.\\d+>@" + regex_escape(c[1]) + ")\n$")));
+  CHECK(c.ember({"call", m[1].str(), "{echo, 7}"}).out == "{ok,7}\n");
+  Output json = c.ember({"--json", "spawn", c[2], "sleeper", "[]"});
+  CHECK(std::regex_search(
+      json.out, std::regex("^\\{\"pid\": \"<0\\.\\d+\\.\\d+>@" + regex_escape(c[2]) + "\"\\}\n$")));
+  CHECK_FAILS(c.ember({"spawn", c[1], "nosuch"}), 1,
+              "spawn nosuch on .* failed: \\{undef,<<\"nosuch\">>\\}");
+  CHECK_FAILS(c.ember({"spawn", c[1], "echo", "[1,"}), 2, "bad term");
+  CHECK_FAILS(c.ember({"spawn", "x@127.0.0.1:" + std::to_string(free_port()), "echo"}), 3,
+              "cannot reach");
+}
+
+TEST_CASE("kill sends an exit signal with a reason and fails for dead or malformed pids") {
+  Cluster c;
+  std::string pid = c.ember({"spawn", c[2], "sleeper"}).out;
+  REQUIRE(pid.size() > 1);
+  pid.pop_back();
+  CHECK_OK(c.ember({"info", pid}));
+  Output o = c.ember({"kill", pid, "{shutdown, bye}"});
+  CHECK_OK(o);
+  CHECK(o.out == "ok\n");
+  CHECK(eventually([&] { return c.ember({"info", pid}).rc == 1; }));
+  CHECK_FAILS(c.ember({"info", pid}), 1, "no process");
+  CHECK_FAILS(c.ember({"kill", pid}), 1, "no process");
+
+  std::string other = c.ember({"spawn", c[1], "sleeper"}).out;
+  other.pop_back();
+  Output json = c.ember({"--json", "kill", other});  // reason: kill
+  CHECK(json.out == "{\"killed\": \"" + other + "\", \"reason\": \"kill\"}\n");
+  CHECK(eventually([&] { return c.ember({"info", other}).rc == 1; }));
+  CHECK_FAILS(c.ember({"kill", "<0.x.1>"}), 2, "bad pid");
+  CHECK_FAILS(c.ember({"kill", pid, "{bad"}), 2, "bad term");
+}
+
+TEST_CASE("registry lists the names registered on --node") {
+  Cluster c;
+  Output o = c.ember({"registry", "--node", c[1]});
+  CHECK_OK(o);
+  CHECK(std::regex_search(o.out, std::regex("^NAME +PID\n")));
+  for (const char* name : {"echo", "counter", "status_collector", "ember_admin"})
+    CHECK(std::regex_search(o.out, std::regex(std::string("\n") + name + " +<0\\.\\d+\\.\\d+>@" +
+                                              regex_escape(c[1]) + "\n")));
+  Output json = c.ember({"--json", "registry"});
+  CHECK(json.out.front() == '[');
+  CHECK(contains(pid_of(json.out, "echo"), "@" + c[0]));
+}
+
+TEST_CASE("connect and disconnect make the attached node drop and regain a peer") {
+  Cluster c;
+  auto lists = [&](const std::string& node) { return contains(c.ember({"nodes"}).out, node); };
+  Output o = c.ember({"disconnect", c[2]});
+  CHECK_OK(o);
+  CHECK(o.out == "ok\n");
+  CHECK(eventually([&] { return !lists(c[2]); }));
+  Output up = c.ember({"connect", c[2]});
+  CHECK_OK(up);
+  CHECK(eventually([&] { return lists(c[2]); }));
+  CHECK(contains(c.ember({"--json", "connect", c[1]}).out, "\"connected\": \"" + c[1] + "\""));
+  CHECK_FAILS(c.ember({"connect", "x@127.0.0.1:" + std::to_string(free_port())}), 3,
+              "cannot connect to x@127.0.0.1");
+  CHECK_FAILS(c.ember({"connect", "nonsense"}), 2, "bad node name");
+}
+
+TEST_CASE("bad arguments exit 2 and EMBER_NODE and EMBER_COOKIE and the cookie file are read") {
+  Cluster c(1);
+  CHECK(c.raw({}).rc == 2);
+  CHECK_FAILS(c.raw({"--cookie", "x", "ps"}), 2, "no node to attach to: pass --node");
+  CHECK_FAILS(c.raw({"--cookie", "x", "--node", "bad", "ps"}), 2, "bad node name 'bad'");
+  Output usage = c.raw({"frobnicate"});
+  CHECK(usage.rc == 2);
+  CHECK(contains(usage.err, "Usage:"));
+  CHECK(contains(c.raw({"call", "echo"}).err, "TERM is required"));
+  Output help = c.raw({"--help"});
+  CHECK(help.rc == 0);
+  CHECK(contains(help.out, "<0.S.G>@name@host:port"));
+
+  CHECK(c.raw({"ping"}, {{"EMBER_NODE", c[0]}, {"EMBER_COOKIE", c.cookie()}}).out == "pong\n");
+  // No cookie anywhere: one is made up in ~/.ember.cookie, and the cluster refuses it.
+  std::string file = c.home() + "/.ember.cookie";
+  CHECK_FAILS(c.raw({"--node", c[0], "ping"}), 3, "wrong cookie");
+  REQUIRE(std::filesystem::exists(file));
+  CHECK((std::filesystem::status(file).permissions() & std::filesystem::perms::all) ==
+        std::filesystem::perms::owner_read);
+  std::filesystem::remove(file);
+  { std::ofstream(file) << c.cookie() << "\n"; }
+  ::chmod(file.c_str(), 0400);
+  CHECK(c.raw({"--node", c[0], "ping"}).out == "pong\n");
+  // The port may be left out: name@host means name@host:4370 (nothing there here).
+  Output no_port = c.raw({"--cookie", "x", "--node", "nobody@127.0.0.1", "ping"});
+  CHECK(no_port.rc == 3);
+  CHECK(contains(no_port.err, "nobody@127.0.0.1:4370"));
+}

@@ -1,0 +1,115 @@
+#include "cli_app.hpp"
+
+#include <iostream>
+
+#include "cli_error.hpp"
+
+namespace ember::cli {
+namespace {
+
+const char* kFooter = R"(
+Nodes: name@host[:port]; the port defaults to 4370.
+Pids: Ember prints <N.S.G> with N a node index local to the printing program, so ember
+prints and reads <0.S.G>@name@host:port (slot S, generation G on that node). A bare
+<N.S.G>, as a target or inside a term, means slot S, generation G on --node.
+Targets (send, call): a pid, a name registered on --node, or name@node.
+Cookie: --cookie, else EMBER_COOKIE, else ~/.ember.cookie (created if absent).
+Exit: 0 ok, 1 the node said no (no such process, spawn failed), 2 bad arguments, term
+or pid, 3 node unreachable or connection refused (wrong cookie?), 4 timeout.)";
+
+}  // namespace
+
+CLI::App* CliApp::add(const char* name, const char* help, Action action) {
+  CLI::App* sub = app_.add_subcommand(name, help);
+  actions_.emplace_back(sub, std::move(action));
+  return sub;
+}
+
+CliApp::CliApp() {
+  app_.require_subcommand(1);
+  app_.fallthrough();  // global options may come after the subcommand too
+  app_.footer(kFooter);
+  app_.add_option("--node", options_.node, "the node to attach to, name@host[:port]")
+      ->envname("EMBER_NODE");
+  app_.add_option("--cookie", options_.cookie, "the cluster's cookie")->envname("EMBER_COOKIE");
+  app_.add_flag("--json", options_.json, "machine-readable output");
+  app_.add_flag("-v,--verbose", options_.verbose, "log the node layer's connection events");
+
+  add("term", "parse an Erlang term, print it back and its wire size",
+      [this](Commands&) { return term_command(text_, options_.json); })
+      ->add_option("TERM", text_, "the term, e.g. '{echo, <<\"hi\">>, 42}'")
+      ->required();
+  add("version", "print the version", [](Commands&) {
+    std::cout << "ember " << EMBER_VERSION << "\n";
+    return int(kOk);
+  });
+
+  add("ping", "ping NODE (default: --node): pong, or exit 3", [this](Commands& c) {
+    return c.ping(node_);
+  })->add_option("NODE", node_, "the node");
+  add("nodes", "the nodes --node is connected to (hidden ones, like ember's, are not listed)",
+      [](Commands& c) { return c.nodes(); });
+  add("ps",
+      "processes of --node: pid, name, status, queue length, reductions, memory (the current "
+      "function is not tracked by the Ember runtime, so it is not shown)",
+      [this](Commands& c) { return c.ps(all_nodes_); })
+      ->add_flag("--all-nodes", all_nodes_, "also every node --node is connected to");
+  add("info", "everything a node knows of one process",
+      [this](Commands& c) { return c.info(pid_); })
+      ->add_option("PID", pid_, "<0.S.G>@node as ps prints it")
+      ->required();
+
+  CLI::App* send = add("send", "send TERM to TARGET (a pid, a name, or name@node)",
+                       [this](Commands& c) { return c.send(target_, text_); });
+  send->add_option("TARGET", target_, "pid, registered name, or name@node")->required();
+  send->add_option("TERM", text_, "the message, Erlang syntax")->required();
+
+  CLI::App* call = add("call",
+                       "send TERM with ember's pid appended ({echo, X} goes as {echo, X, Pid}; "
+                       "a non-tuple T as {T, Pid}) and print the first reply",
+                       [this](Commands& c) { return c.call(target_, text_, timeout_ms_); });
+  call->add_option("TARGET", target_, "pid, registered name, or name@node")->required();
+  call->add_option("TERM", text_, "the request, Erlang syntax")->required();
+  call->add_option("--timeout", timeout_ms_, "milliseconds to wait for the reply (exit 4)")
+      ->capture_default_str()
+      ->check(CLI::Range(1L, 3600000L));
+
+  CLI::App* spawn = add("spawn", "start a function registered for remote spawn on NODE",
+                        [this](Commands& c) { return c.spawn(node_, function_, args_); });
+  spawn->add_option("NODE", node_, "the node")->required();
+  spawn->add_option("FUNCTION", function_, "the function's registered name")->required();
+  spawn->add_option("ARGS", args_, "its argument, Erlang syntax (default [])");
+
+  CLI::App* kill = add("kill", "exit(PID, REASON); REASON defaults to kill",
+                       [this](Commands& c) { return c.kill(pid_, reason_); });
+  kill->add_option("PID", pid_, "<0.S.G>@node")->required();
+  kill->add_option("REASON", reason_, "the exit reason, Erlang syntax");
+
+  add("registry", "names registered on --node", [](Commands& c) { return c.registry(); });
+  add("connect", "make --node connect to NODE", [this](Commands& c) { return c.connect(node_); })
+      ->add_option("NODE", node_, "the node")
+      ->required();
+  add("disconnect", "make --node drop its connection to NODE",
+      [this](Commands& c) { return c.disconnect(node_); })
+      ->add_option("NODE", node_, "the node")
+      ->required();
+}
+
+int CliApp::run() {
+  Commands commands(options_);
+  for (auto& [sub, action] : actions_) {
+    if (!sub->parsed()) continue;
+    try {
+      return action(commands);
+    } catch (const CliError& e) {
+      std::cerr << "ember: " << e.what() << '\n';
+      return e.code();
+    } catch (const std::exception& e) {
+      std::cerr << "ember: " << e.what() << '\n';
+      return kFailed;
+    }
+  }
+  return kUsage;  // unreachable: CLI11 requires one subcommand
+}
+
+}  // namespace ember::cli

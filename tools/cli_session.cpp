@@ -1,0 +1,199 @@
+#include "cli_session.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+#include <cerrno>
+#include <cstring>
+
+#include "cli_error.hpp"
+#include "ember/core/node_table.hpp"
+#include "ember/node/admin.hpp"
+#include "ember/node/node.hpp"
+#include "ember/node/node_name.hpp"
+
+namespace ember::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// A plain TCP connect to the node's address, to tell "nothing there" from "refused by the
+// handshake": "" when something accepts, else the reason.
+std::string tcp_probe(const NodeName& n, milliseconds timeout) {
+  addrinfo hints{}, *res = nullptr;
+  hints.ai_socktype = SOCK_STREAM;
+  std::string port = std::to_string(n.port);
+  if (int rc = ::getaddrinfo(n.host.c_str(), port.c_str(), &hints, &res); rc != 0)
+    return std::string("cannot resolve ") + n.host + ": " + ::gai_strerror(rc);
+  std::string why = "no address for " + n.host;
+  for (addrinfo* a = res; a; a = a->ai_next) {
+    int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) continue;
+    int err = 0;
+    if (::connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
+      err = errno;
+      if (err == EINPROGRESS) {
+        pollfd p{fd, POLLOUT, 0};
+        int ready = ::poll(&p, 1, int(timeout.count()));
+        socklen_t len = sizeof err;
+        if (ready <= 0)
+          err = ETIMEDOUT;
+        else
+          ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+      }
+    }
+    ::close(fd);
+    if (err == 0) {
+      ::freeaddrinfo(res);
+      return "";
+    }
+    why = err == ECONNREFUSED ? "nothing listening on " + n.host + ":" + port
+                              : n.host + ":" + port + ": " + std::strerror(err);
+  }
+  ::freeaddrinfo(res);
+  return why;
+}
+
+}  // namespace
+
+Session::Session(std::string cookie, bool verbose) {
+  spdlog::set_level(verbose ? spdlog::level::info : spdlog::level::off);
+  NodeConfig c{.name = "ember-cli-" + std::to_string(::getpid()) + "@127.0.0.1",
+               .cookie = std::move(cookie),
+               .listen = false,
+               .hidden = true,
+               .schedulers = 1};
+  node_ = std::make_unique<Node>(std::move(c));
+}
+
+Session::~Session() = default;
+
+void Session::attach(Atom node) {
+  if (attached_.contains(node.index())) return;
+  NodeName address = NodeName::parse(node.text());
+  auto start = Clock::now();
+  if (node_->connect(node, kConnectTimeout)) {
+    attached_.insert(node.index());
+    return;
+  }
+  auto took = Clock::now() - start;
+  std::string name(node.text());
+  std::string why = tcp_probe(address, milliseconds(1000));
+  if (!why.empty()) throw CliError(kUnreachable, "cannot reach " + name + ": " + why);
+  if (took >= kConnectTimeout - milliseconds(100))
+    throw CliError(kUnreachable, "cannot reach " + name + ": no handshake within " +
+                                     std::to_string(kConnectTimeout.count()) + " ms");
+  in6_addr ip;
+  bool numeric = ::inet_pton(AF_INET, address.host.c_str(), &ip) == 1 ||
+                 ::inet_pton(AF_INET6, address.host.c_str(), &ip) == 1;
+  if (!numeric)  // the transport takes numeric addresses only (see the README)
+    throw CliError(kUnreachable, name +
+                                     ": connection refused (wrong cookie? or a host name the "
+                                     "transport cannot dial: use the node's IP address)");
+  throw CliError(kUnreachable, name + ": connection refused (wrong cookie?)");
+}
+
+namespace {
+
+// What became of a request.
+struct Answer {
+  enum { kAnswered, kLost, kSilent } outcome = kSilent;
+  Term term;
+};
+
+// {Command, Self, Ref, Args...} to ember_admin on `node`, and its {Ref, Result}.
+Co<Answer> request(Self self, Atom node, Atom command, std::vector<Term> args,
+                   milliseconds timeout) {
+  Ref ref = self.make_ref();
+  std::vector<Term> items{Term(command), Term(self.pid()), Term(ref)};
+  items.insert(items.end(), args.begin(), args.end());
+  self.send(RemoteName{admin_name(), node}, tuple_of(items));
+  auto m = co_await self.receive(match(tuple(ref, _)), match(tuple(Atom("nodedown"), node)))
+               .after(timeout);
+  Answer a;
+  if (!m.timed_out()) a.outcome = m.clause() == 0 ? Answer::kAnswered : Answer::kLost;
+  if (a.outcome == Answer::kAnswered) a.term = m[1];
+  co_return a;
+}
+
+void send_to(Self self, const Address& to, const Term& message) {
+  if (auto* pid = std::get_if<Pid>(&to))
+    self.send(*pid, message);
+  else
+    self.send(std::get<RemoteName>(to), message);
+}
+
+Term result_of(const Answer& a, Atom node, const std::string& what, milliseconds timeout) {
+  if (a.outcome == Answer::kLost)
+    throw CliError(kUnreachable, "lost the connection to " + std::string(node.text()));
+  if (a.outcome == Answer::kSilent)
+    throw CliError(kTimeout, what + " within " + std::to_string(timeout.count()) + " ms");
+  return a.term;
+}
+
+}  // namespace
+
+Term Session::ask(Atom node, std::string_view command, const std::vector<Term>& args,
+                  milliseconds timeout) {
+  attach(node);
+  Answer answer;
+  node_->runtime().run([&](Self self) -> Proc {
+    Node::of(self)->monitor_node(self, node, true);  // a lost node ends the wait at once
+    answer = co_await request(self, node, Atom(command), args, timeout);
+    Node::of(self)->monitor_node(self, node, false);
+  });
+  return result_of(answer, node,
+                   std::string(node.text()) + " did not answer " + std::string(command), timeout);
+}
+
+Atom Session::node_of(const Address& to) {
+  if (auto* pid = std::get_if<Pid>(&to)) return pid_node(*pid);
+  return std::get<RemoteName>(to).node;
+}
+
+void Session::send(const Address& to, const Term& message) {
+  Atom node = node_of(to);
+  attach(node);
+  Answer answer;
+  node_->runtime().run([&](Self self) -> Proc {
+    Node::of(self)->monitor_node(self, node, true);
+    send_to(self, to, message);
+    // A ping from the same sender queues behind the message (per-sender order holds even
+    // for a large message sent in fragments): once it is answered, the node has both.
+    answer = co_await request(self, node, Atom("ping"), {}, kRequestTimeout);
+    Node::of(self)->monitor_node(self, node, false);
+  });
+  result_of(answer, node, std::string(node.text()) + " did not confirm the send", kRequestTimeout);
+}
+
+Term Session::call(const Address& to, const std::function<Term(Pid)>& build, milliseconds timeout) {
+  Atom node = node_of(to);
+  attach(node);
+  Answer answer;
+  node_->runtime().run([&](Self self) -> Proc {
+    Node::of(self)->monitor_node(self, node, true);
+    send_to(self, to, build(self.pid()));
+    auto m = co_await self.receive(match(tuple(Atom("nodedown"), node)), any).after(timeout);
+    Node::of(self)->monitor_node(self, node, false);
+    if (m.timed_out()) co_return;
+    answer.outcome = m.clause() == 1 ? Answer::kAnswered : Answer::kLost;
+    answer.term = m.term();
+  });
+  return result_of(answer, node, "no reply", timeout);
+}
+
+Pid Session::resolve(const PidText& pid, Atom default_node) {
+  Atom node = pid.node.value_or(default_node);
+  attach(node);
+  // The newest incarnation of that node this process knows: the one just connected.
+  for (std::uint32_t i = NodeTable::size(); i-- > 0;)
+    if (NodeTable::identity(i).name == node) return Pid(i, pid.slot, pid.generation);
+  throw CliError(kUnreachable, "no connection to " + std::string(node.text()));
+}
+
+}  // namespace ember::cli

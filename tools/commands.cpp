@@ -1,0 +1,360 @@
+#include "commands.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <optional>
+
+#include "cli_error.hpp"
+#include "cookie.hpp"
+#include "ember/core/term_text.hpp"
+#include "ember/net/frame_decoder.hpp"
+#include "ember/net/frame_encoder.hpp"
+#include "table.hpp"
+
+namespace ember::cli {
+namespace {
+
+std::string node_text(Atom node) {
+  return std::string(node.text());
+}
+
+// The value under `key` of an admin reply map, or undefined.
+Term field(const Term& map, const char* key) {
+  return map.is_map() ? map.get(Atom(key)).value_or(Term(Atom("undefined")))
+                      : Term(Atom("undefined"));
+}
+
+// Sorting key of a pid: its node's name, then its slot.
+bool pid_less(Pid a, Pid b) {
+  auto na = pid_node(a).text(), nb = pid_node(b).text();
+  return na != nb ? na < nb : a.slot() < b.slot();
+}
+
+[[noreturn]] void bad_reply(Atom node, std::string_view command, const Term& reply) {
+  throw CliError(kFailed, node_text(node) + " answered " + std::string(command) + " with " +
+                              print_cli_term(reply));
+}
+
+}  // namespace
+
+int term_command(const std::string& text, bool json) {
+  Term t;
+  try {
+    t = parse_term(text);
+  } catch (const ParseError& e) {
+    std::cerr << "ember term: " << e.what() << "\n  " << text << "\n  "
+              << std::string(e.position(), ' ') << "^\n";
+    return kUsage;
+  }
+  std::vector<std::byte> frame;
+  net::FrameEncoder encoder;
+  std::size_t bytes = encoder.encode_send(frame, Pid(), Pid(), t);
+  net::decode_all(frame);  // what a receiving node would do
+  if (json) {
+    std::cout << "{\"term\": " << json_string(print_term(t)) << ", \"frame_bytes\": " << bytes
+              << ", \"heap_bytes\": " << t.heap_bytes() << "}\n";
+  } else {
+    std::cout << print_term(t) << "\nframe: " << bytes << " bytes, heap: " << t.heap_bytes()
+              << " bytes\n";
+  }
+  return kOk;
+}
+
+// --- plumbing ---
+
+Session& Commands::session() {
+  if (!session_)
+    session_ = std::make_unique<Session>(resolve_cookie(options_.cookie), options_.verbose);
+  return *session_;
+}
+
+Atom Commands::attached() {
+  if (options_.node.empty())
+    throw CliError(kUsage, "no node to attach to: pass --node NODE or set EMBER_NODE");
+  return canonical_node(options_.node);
+}
+
+Term Commands::parse(const std::string& text) {
+  auto fail = [&](const ParseError& e) -> CliError {
+    return CliError(kUsage, "bad term '" + text + "': " + e.what());
+  };
+  // Syntax first, before connecting anywhere: a typo is exit 2 whatever the network does.
+  try {
+    parse_cli_term(text, [](const PidText&) { return Pid(); });
+  } catch (const ParseError& e) {
+    throw fail(e);
+  }
+  try {
+    return parse_cli_term(text, [&](const PidText& p) {
+      return session().resolve(p, p.node ? *p.node : attached());
+    });
+  } catch (const ParseError& e) {
+    throw fail(e);
+  }
+}
+
+Pid Commands::live_pid(const std::string& text) {
+  PidText typed = parse_pid_text(text);
+  Pid pid = session().resolve(typed, typed.node ? *typed.node : attached());
+  Term info = session().ask(pid_node(pid), "info", {Term(pid)});
+  if (!info.is_map()) throw CliError(kFailed, "no process " + pid_text(pid));
+  return pid;
+}
+
+Address Commands::address(const std::string& text) {
+  Target t = parse_target(text);
+  if (t.pid) return live_pid(text);
+  Atom node = t.node ? *t.node : attached();
+  Term names = session().ask(node, "registry");
+  for (const Term& entry : names)
+    if (entry.is_tuple(2) && entry[0].is(t.name)) return RemoteName{t.name, node};
+  throw CliError(
+      kFailed, "no process registered as " + std::string(t.name.text()) + " on " + node_text(node));
+}
+
+// --- commands ---
+
+int Commands::ping(const std::string& node_arg) {
+  Atom node = node_arg.empty() ? attached() : canonical_node(node_arg);
+  session().attach(node);
+  auto start = std::chrono::steady_clock::now();
+  Term reply = session().ask(node, "ping");
+  double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  if (!reply.is(Atom("pong"))) bad_reply(node, "ping", reply);
+  if (options_.json) {
+    char rtt[32];
+    std::snprintf(rtt, sizeof rtt, "%.3f", ms);
+    std::cout << "{\"node\": " << json_string(node.text())
+              << ", \"result\": \"pong\", \"ms\": " << rtt << "}\n";
+  } else {
+    std::cout << "pong\n";
+  }
+  return kOk;
+}
+
+int Commands::nodes() {
+  Atom node = attached();
+  Term list = session().ask(node, "nodes");
+  if (!list.is_list()) bad_reply(node, "nodes", list);
+  std::vector<std::string> names;
+  for (const Term& n : list) names.push_back(cell_text(n));
+  std::sort(names.begin(), names.end());
+  if (options_.json) {
+    std::cout << "{\"node\": " << json_string(node.text()) << ", \"nodes\": [";
+    for (std::size_t i = 0; i < names.size(); ++i)
+      std::cout << (i ? ", " : "") << json_string(names[i]);
+    std::cout << "]}\n";
+  } else {
+    for (const auto& n : names) std::cout << n << '\n';
+  }
+  return kOk;
+}
+
+std::vector<Term> Commands::ps_rows(Atom node) {
+  Term rows = session().ask(node, "ps");
+  if (!rows.is_list()) bad_reply(node, "ps", rows);
+  std::vector<Term> out;
+  for (const Term& r : rows)
+    if (field(r, "pid").is_pid()) out.push_back(r);
+  return out;
+}
+
+int Commands::ps(bool all_nodes) {
+  Atom node = attached();
+  std::vector<Atom> targets{node};
+  if (all_nodes) {
+    Term others = session().ask(node, "nodes");
+    for (const Term& n : others)
+      if (n.is_atom()) targets.push_back(n.atom());
+  }
+  int rc = kOk;
+  std::vector<Term> rows;
+  for (Atom n : targets) {
+    try {
+      auto r = ps_rows(n);
+      rows.insert(rows.end(), r.begin(), r.end());
+    } catch (const CliError& e) {
+      if (!all_nodes || n == node) throw;
+      std::cerr << "ember: " << e.what() << '\n';  // the other nodes still get listed
+      rc = e.code();
+    }
+  }
+  std::sort(rows.begin(), rows.end(), [](const Term& a, const Term& b) {
+    return pid_less(field(a, "pid").pid(), field(b, "pid").pid());
+  });
+  if (options_.json) {
+    std::cout << "[";
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      const Term& r = rows[i];
+      Pid pid = field(r, "pid").pid();
+      std::cout << (i ? ",\n " : "") << "{\"pid\": " << json_string(pid_text(pid))
+                << ", \"node\": " << json_string(pid_node(pid).text())
+                << ", \"name\": " << term_to_json(field(r, "name"))
+                << ", \"status\": " << term_to_json(field(r, "status"))
+                << ", \"message_queue_len\": " << term_to_json(field(r, "message_queue_len"))
+                << ", \"reductions\": " << term_to_json(field(r, "reductions"))
+                << ", \"memory\": " << term_to_json(field(r, "memory")) << "}";
+    }
+    std::cout << "]\n";
+    return rc;
+  }
+  Table table({"PID", "NAME", "STATUS", "QUEUE", "REDUCTIONS", "MEMORY"});
+  for (std::size_t c = 3; c < 6; ++c) table.align_right(c);
+  for (const Term& r : rows) {
+    Term name = field(r, "name");
+    table.add({pid_text(field(r, "pid").pid()), name.is(Atom("undefined")) ? "" : cell_text(name),
+               cell_text(field(r, "status")), cell_text(field(r, "message_queue_len")),
+               cell_text(field(r, "reductions")), cell_text(field(r, "memory"))});
+  }
+  table.print(std::cout);
+  return rc;
+}
+
+int Commands::info(const std::string& text) {
+  PidText typed = parse_pid_text(text);
+  Pid pid = session().resolve(typed, typed.node ? *typed.node : attached());
+  Term info = session().ask(pid_node(pid), "info", {Term(pid)});
+  if (!info.is_map()) throw CliError(kFailed, "no process " + pid_text(pid));
+  if (options_.json) {
+    std::cout << term_to_json(info) << '\n';
+    return kOk;
+  }
+  // The summary fields first, in ps's order, then whatever else the node tells.
+  std::vector<std::string> order{"pid",    "name",  "status",   "message_queue_len", "reductions",
+                                 "memory", "links", "monitors", "monitored_by",      "trap_exit"};
+  std::vector<std::pair<std::string, std::string>> lines;
+  for (const auto& key : order)
+    if (auto v = info.get(Atom(key))) lines.emplace_back(key, print_cli_term(*v));
+  for (std::size_t i = 0; i < info.size(); ++i) {
+    std::string key = cell_text(info.map_key(i));
+    if (std::find(order.begin(), order.end(), key) == order.end())
+      lines.emplace_back(key, print_cli_term(info.map_value(i)));
+  }
+  std::size_t width = 0;
+  for (const auto& [k, v] : lines) width = std::max(width, k.size());
+  for (const auto& [k, v] : lines)
+    std::cout << k << std::string(width - k.size() + 2, ' ') << v << '\n';
+  return kOk;
+}
+
+int Commands::send(const std::string& target, const std::string& text) {
+  Term message = parse(text);
+  Address to = address(target);
+  session().send(to, message);
+  if (options_.json)
+    std::cout << "{\"sent\": true}\n";
+  else
+    std::cout << "ok\n";
+  return kOk;
+}
+
+int Commands::call(const std::string& target, const std::string& text, long timeout_ms) {
+  Term request = parse(text);
+  Address to = address(target);
+  // The seed's convention: the caller's pid is the request's last element.
+  auto build = [&](Pid self) {
+    std::vector<Term> items;
+    if (request.is_tuple())
+      items.assign(request.begin(), request.end());
+    else
+      items.push_back(request);
+    items.emplace_back(self);
+    return tuple_of(items);
+  };
+  Term reply;
+  try {
+    reply = session().call(to, build, milliseconds(timeout_ms));
+  } catch (const CliError& e) {
+    throw CliError(e.code(), "call " + target + ": " + e.what());
+  }
+  if (options_.json)
+    std::cout << "{\"reply\": " << json_string(print_cli_term(reply)) << "}\n";
+  else
+    std::cout << print_cli_term(reply) << '\n';
+  return kOk;
+}
+
+int Commands::spawn(const std::string& node_arg, const std::string& function,
+                    const std::string& args_text) {
+  Atom node = canonical_node(node_arg);
+  Term args = args_text.empty() ? Term() : parse(args_text);
+  Term reply = session().ask(node, "spawn", {Term(std::string_view(function)), args});
+  if (reply.is_tuple(2) && reply[0].is(Atom("ok")) && reply[1].is_pid()) {
+    if (options_.json)
+      std::cout << "{\"pid\": " << json_string(pid_text(reply[1].pid())) << "}\n";
+    else
+      std::cout << pid_text(reply[1].pid()) << '\n';
+    return kOk;
+  }
+  if (reply.is_tuple(2) && reply[0].is(Atom("error")))
+    throw CliError(kFailed, "spawn " + function + " on " + node_text(node) +
+                                " failed: " + print_cli_term(reply[1]));
+  bad_reply(node, "spawn", reply);
+}
+
+int Commands::kill(const std::string& text, const std::string& reason_text) {
+  Term reason = reason_text.empty() ? Term(Atom("kill")) : parse(reason_text);
+  Pid pid = live_pid(text);
+  Term reply = session().ask(pid_node(pid), "kill", {Term(pid), reason});
+  if (!reply.is(Atom("true"))) bad_reply(pid_node(pid), "kill", reply);
+  if (options_.json)
+    std::cout << "{\"killed\": " << json_string(pid_text(pid))
+              << ", \"reason\": " << json_string(print_cli_term(reason)) << "}\n";
+  else
+    std::cout << "ok\n";
+  return kOk;
+}
+
+int Commands::registry() {
+  Atom node = attached();
+  Term names = session().ask(node, "registry");
+  if (!names.is_list()) bad_reply(node, "registry", names);
+  std::vector<std::pair<std::string, Pid>> rows;
+  for (const Term& e : names)
+    if (e.is_tuple(2) && e[0].is_atom() && e[1].is_pid())
+      rows.emplace_back(std::string(e[0].atom().text()), e[1].pid());
+  std::sort(rows.begin(), rows.end());
+  if (options_.json) {
+    std::cout << "[";
+    for (std::size_t i = 0; i < rows.size(); ++i)
+      std::cout << (i ? ",\n " : "") << "{\"name\": " << json_string(rows[i].first)
+                << ", \"pid\": " << json_string(pid_text(rows[i].second)) << "}";
+    std::cout << "]\n";
+    return kOk;
+  }
+  Table table({"NAME", "PID"});
+  for (const auto& [name, pid] : rows) table.add({name, pid_text(pid)});
+  table.print(std::cout);
+  return kOk;
+}
+
+int Commands::connect(const std::string& node_arg) {
+  Atom node = attached(), other = canonical_node(node_arg);
+  // The node waits up to 5 s for the connection; give it longer than that to answer.
+  Term reply = session().ask(node, "connect", {Term(other)}, milliseconds(8000));
+  if (!reply.is(Atom("true")))
+    throw CliError(kUnreachable, node_text(node) + " cannot connect to " + node_text(other));
+  if (options_.json)
+    std::cout << "{\"node\": " << json_string(node.text())
+              << ", \"connected\": " << json_string(other.text()) << "}\n";
+  else
+    std::cout << "ok\n";
+  return kOk;
+}
+
+int Commands::disconnect(const std::string& node_arg) {
+  Atom node = attached(), other = canonical_node(node_arg);
+  Term reply = session().ask(node, "disconnect", {Term(other)});
+  if (!reply.is(Atom("true"))) bad_reply(node, "disconnect", reply);
+  if (options_.json)
+    std::cout << "{\"node\": " << json_string(node.text())
+              << ", \"disconnected\": " << json_string(other.text()) << "}\n";
+  else
+    std::cout << "ok\n";
+  return kOk;
+}
+
+}  // namespace ember::cli

@@ -1,0 +1,49 @@
+// The ember CLI's commands. Each returns the exit code or throws CliError.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "cli_session.hpp"
+
+namespace ember::cli {
+
+struct Options {
+  std::string node;    // --node / EMBER_NODE, as typed
+  std::string cookie;  // --cookie / EMBER_COOKIE; else ~/.ember.cookie
+  bool json = false;
+  bool verbose = false;  // keep the node layer's log lines
+};
+
+// `ember term TEXT`: parse, print canonical Erlang text, and the bytes it takes on the wire.
+int term_command(const std::string& text, bool json);
+
+class Commands {
+ public:
+  explicit Commands(Options options) : options_(std::move(options)) {}
+
+  int ping(const std::string& node);  // empty: --node
+  int nodes();
+  int ps(bool all_nodes);
+  int info(const std::string& pid);
+  int send(const std::string& target, const std::string& term);
+  int call(const std::string& target, const std::string& term, long timeout_ms);
+  int spawn(const std::string& node, const std::string& function, const std::string& args);
+  int kill(const std::string& pid, const std::string& reason);
+  int registry();
+  int connect(const std::string& node);
+  int disconnect(const std::string& node);
+
+ private:
+  Session& session();
+  Atom attached();                             // --node, or CliError(kUsage)
+  Term parse(const std::string& text);         // bare pids in it are on --node
+  Pid live_pid(const std::string& text);       // resolved, and alive, else CliError(kFailed)
+  Address address(const std::string& target);  // resolved, and there, else CliError(kFailed)
+  std::vector<Term> ps_rows(Atom node);
+
+  Options options_;
+  std::unique_ptr<Session> session_;
+};
+
+}  // namespace ember::cli
