@@ -437,13 +437,35 @@ struct Transport::Impl {
     uv_loop_close(&loop);
   }
 
+  // Closes every connection and stops accepting; returns once done. Not on the loop thread.
+  void close_all() {
+    std::mutex m;
+    std::condition_variable cv;
+    bool done = false;
+    post([&] {
+      stopping = true;
+      std::vector<Connection*> all;
+      for (auto& [id, c] : connections) all.push_back(c.get());
+      for (Connection* c : all) close(c, "transport stopped");
+      if (config.listen && start_error.empty() &&
+          !uv_is_closing(reinterpret_cast<uv_handle_t*>(&listener)))
+        uv_close(reinterpret_cast<uv_handle_t*>(&listener), nullptr);
+      std::lock_guard lock(m);
+      done = true;
+      cv.notify_all();
+    });
+    std::unique_lock lock(m);
+    cv.wait(lock, [&] { return done; });
+  }
+
   void shutdown() {
     post([this] {
       stopping = true;
       std::vector<Connection*> all;
       for (auto& [id, c] : connections) all.push_back(c.get());
       for (Connection* c : all) close(c, "transport stopped");
-      if (config.listen && start_error.empty())
+      if (config.listen && start_error.empty() &&
+          !uv_is_closing(reinterpret_cast<uv_handle_t*>(&listener)))
         uv_close(reinterpret_cast<uv_handle_t*>(&listener), nullptr);
       uv_close(reinterpret_cast<uv_handle_t*>(&wakeup), nullptr);
       uv_close(reinterpret_cast<uv_handle_t*>(&ticker), nullptr);
@@ -508,6 +530,10 @@ Channel Transport::channel(ConnectionId id) {
   auto closed = std::make_shared<Outbox>(impl_->config.outbox);
   closed->close();
   return {id, closed};
+}
+
+void Transport::close_all() {
+  impl_->close_all();
 }
 
 bool Transport::on_loop_thread() const {

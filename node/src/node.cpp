@@ -223,13 +223,16 @@ struct Node::Impl {
 
   // Like a halted Erlang node: connections go first, so peers see noconnection and
   // nodedown, not the exit reasons of processes killed on the way out.
+  // Processes may still send while this runs: their frames meet closed outboxes, and the
+  // transport lives until the workers have stopped.
   void stop() {
     {
       std::lock_guard lock(mutex);
       stopping = true;
     }
-    transport.reset();
+    transport->close_all();
     runtime.stop();
+    transport.reset();
     runtime.set_distribution(nullptr);
   }
 

@@ -79,6 +79,9 @@ class Transport {
   Channel channel(ConnectionId id);
   bool on_loop_thread() const;
   void close(ConnectionId id);
+  // Closes every connection and the listener, and waits until that is done: afterwards
+  // nothing more leaves. Call from outside the loop thread.
+  void close_all();
 
   struct Impl;
 
