@@ -139,13 +139,12 @@ Proc watch(Self self, Term args) {
 
 // {Node, ReplyTo}: streams {echo, Seq, Self} to Node's echo service, 100 in flight, until
 // `stop` or the node goes down; then ReplyTo gets {streamer, stopped | nodedown | timeout,
-// Node, Acknowledged}. ReplyTo first gets {streaming, Self}.
+// Node, Acknowledged}. ReplyTo first gets {streaming, Self} once the first 100 came back.
 Proc streamer(Self self, Term args) {
   if (!args.is_tuple(2) || !args[0].is_atom() || !args[1].is_pid()) self.exit("badarg"_a);
   Atom node = args[0].as<Atom>();
   Pid reply_to = args[1].pid();
   Node::of(self)->monitor_node(self, node);
-  self.send(reply_to, tuple("streaming"_a, self.pid()));
   std::int64_t acked = 0;
   Atom outcome("stopped");
   for (bool done = false; !done;) {
@@ -160,7 +159,7 @@ Proc streamer(Self self, Term args) {
         outcome = Atom("timeout");
         done = true;
       } else if (m.clause() == 0) {
-        ++acked;
+        if (++acked == 100) self.send(reply_to, tuple("streaming"_a, self.pid()));
       } else {
         outcome = Atom(m.clause() == 1 ? "nodedown" : "stopped");
         done = true;
