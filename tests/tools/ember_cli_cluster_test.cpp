@@ -191,6 +191,11 @@ TEST_CASE("ping answers pong and exits 3 for unreachable or refused or silent or
   CHECK_FAILS(silent, 3, "no handshake within");
   CHECK(silent.took < 8s);
 
+  // Another node's name at a's address: the node there is not the one asked for.
+  std::string port = c[0].substr(c[0].rfind(':'));
+  CHECK_FAILS(c.ember({"ping", "someone@127.0.0.1" + port}), 3,
+              "the node at that address is " + regex_escape(c[0]));
+
   c.kill(2, SIGKILL);
   CHECK_FAILS(c.ember({"ping", c[2]}), 3, "cannot reach");
 }
