@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <cerrno>
 #include <cstring>
@@ -62,6 +63,9 @@ std::string tcp_probe(const NodeName& n, milliseconds timeout) {
 }  // namespace
 
 Session::Session(std::string cookie, bool verbose) {
+  // The node layer's log lines go to stderr (stdout is the command's output), and only
+  // with --verbose: failures are reported as one line of our own.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("ember"));
   spdlog::set_level(verbose ? spdlog::level::info : spdlog::level::off);
   NodeConfig c{.name = "ember-cli-" + std::to_string(::getpid()) + "@127.0.0.1",
                .cookie = std::move(cookie),
