@@ -4,7 +4,9 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <fstream>
 #include <optional>
+#include <sstream>
 #include <thread>
 
 #include "ember/core/blocking.hpp"
@@ -209,4 +211,50 @@ TEST_CASE("a third node joining one member meshes with the others") {
   CHECK(has(c, a.name()));
   CHECK(has(c, b.name()));
   CHECK(has(b, c.name()));
+}
+
+namespace {
+// Established TCP connections whose local end is one of `ports` (each connection has one
+// end on a listening port: the acceptor's).
+int established_on(std::initializer_list<std::uint16_t> ports) {
+  std::ifstream tcp("/proc/net/tcp");
+  std::string line;
+  std::getline(tcp, line);  // header
+  int n = 0;
+  while (std::getline(tcp, line)) {
+    std::istringstream in(line);
+    std::string slot, local, remote, state;
+    in >> slot >> local >> remote >> state;
+    auto port = std::uint16_t(std::stoul(local.substr(local.find(':') + 1), nullptr, 16));
+    if (state != "01") continue;
+    for (auto p : ports) n += port == p;
+  }
+  return n;
+}
+}  // namespace
+
+TEST_CASE("nodes connecting to each other at once end with one connection") {
+  for (int trial = 0; trial < 10; ++trial) {
+    Node a(config("a")), b(config("b"));
+    bool ab = false, ba = false;
+    std::thread t1([&] { ab = a.connect(b.name()); });
+    std::thread t2([&] { ba = b.connect(a.name()); });
+    t1.join();
+    t2.join();
+    CHECK(ab);
+    CHECK(ba);
+    // Refused duplicates close at once; wait for the count to settle on one.
+    auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (established_on({a.port(), b.port()}) != 1 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(5ms);
+    CHECK(established_on({a.port(), b.port()}) == 1);
+    Term got;
+    a.runtime().run([&](Self self) -> Proc {
+      auto e = co_await spawn_remote(self, b.name(), "echo_once", a.name());
+      self.send(e.pid, tuple(self.pid(), "hi"_a));
+      auto m = co_await self.receive("{echo, _, _}"_p).after(5s);
+      got = m.term();
+    });
+    CHECK(got == tuple("echo"_a, "hi"_a, true));
+  }
 }
