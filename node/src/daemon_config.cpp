@@ -230,11 +230,12 @@ ParseOutcome parse_daemon_args(int argc, const char* const* argv, const Env& env
     return out;
   }
 
-  // A flag wins; an unset flag falls back on its variable.
+  // A flag wins; an unset flag falls back on its variable. An empty variable is unset
+  // (Compose files write `EMBER_COOKIE=` for "none").
   auto pick = [&](CLI::Option* opt, const std::string& flag,
                   const char* variable) -> std::optional<std::string> {
     if (opt->count()) return flag;
-    if (auto v = env(variable)) return *v;
+    if (auto v = env(variable); v && !trim(*v).empty()) return *v;
     return std::nullopt;
   };
   try {

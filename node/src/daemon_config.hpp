@@ -37,7 +37,7 @@ struct ParseOutcome {
 
 // argv[0] is the program name. Flags win over the environment; every flag has a variable:
 // EMBER_NAME, EMBER_LISTEN, EMBER_COOKIE, EMBER_JOIN (comma-separated), EMBER_SCHEDULERS,
-// EMBER_TICKTIME.
+// EMBER_TICKTIME. An empty variable counts as unset.
 ParseOutcome parse_daemon_args(int argc, const char* const* argv, const Env& env);
 
 // ~/.ember.cookie ($HOME, else the password database's home directory).

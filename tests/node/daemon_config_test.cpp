@@ -133,6 +133,21 @@ TEST_CASE("ember-node: flags win over the environment") {
   CHECK(*o.ticktime == 4);
 }
 
+TEST_CASE("ember-node: an empty variable counts as unset") {
+  Args a;
+  a.vars = {{"EMBER_NAME", "b"}, {"EMBER_LISTEN", ""},     {"EMBER_COOKIE", ""},
+            {"EMBER_JOIN", " "}, {"EMBER_SCHEDULERS", ""}, {"EMBER_TICKTIME", ""}};
+  auto o = a.ok();
+  CHECK(o.name == "b@127.0.0.1:4370");
+  CHECK(o.cookie.empty());  // the cookie file
+  CHECK(o.join.empty());
+  CHECK(o.schedulers == 0);
+  CHECK_FALSE(o.ticktime);
+  Args no_name;
+  no_name.vars = {{"EMBER_NAME", "  "}};
+  expect_bad(no_name, "no node name");
+}
+
 TEST_CASE("ember-node: --ticktime sets the silence timeout and a quarter of it as the tick") {
   auto o = Args{{"--name", "a", "--ticktime", "3"}}.ok();
   NodeConfig c = o.node_config("k");
