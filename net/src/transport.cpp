@@ -64,7 +64,11 @@ struct Connection {
   bool writing = false;
   bool up = false;
   bool closing = false;
-  bool asked = false;        // acceptor: on_hello has been consulted
+  bool asked = false;      // acceptor: on_hello has been consulted
+  bool resolving = false;  // a host name lookup is in flight (it must end before we free)
+  bool closed = false;     // the handle's close callback has run
+  uv_getaddrinfo_t resolve_req{};
+  std::uint16_t port = 0;
   std::uint64_t opened = 0;  // uv_now() at creation, for the handshake timeout
   std::uint64_t last_read = 0;
   std::uint64_t last_write = 0;
@@ -139,6 +143,18 @@ struct Transport::Impl {
   void start_listening() {
     sockaddr_in addr{};
     int rc = uv_ip4_addr(config.listen_host.c_str(), config.listen_port, &addr);
+    if (rc != 0) {  // a host name: resolved once, synchronously, before the loop runs
+      uv_getaddrinfo_t req{};
+      addrinfo hints{};
+      hints.ai_family = AF_INET;
+      hints.ai_socktype = SOCK_STREAM;
+      rc = uv_getaddrinfo(&loop, &req, nullptr, config.listen_host.c_str(), nullptr, &hints);
+      if (rc == 0) {
+        addr = *reinterpret_cast<const sockaddr_in*>(req.addrinfo->ai_addr);
+        addr.sin_port = htons(config.listen_port);
+        uv_freeaddrinfo(req.addrinfo);
+      }
+    }
     if (rc == 0) rc = uv_tcp_init(&loop, &listener);
     if (rc == 0) rc = uv_tcp_bind(&listener, reinterpret_cast<const sockaddr*>(&addr), 0);
     if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&listener), 128, on_connection);
@@ -189,12 +205,44 @@ struct Transport::Impl {
     Connection* c = make_connection(Handshake::Role::kInitiator, id);
     c->address = host + ":" + std::to_string(port);
     sockaddr_in addr{};
-    int rc = uv_ip4_addr(host.c_str(), port, &addr);
-    if (rc == 0) {
-      c->connect_req.data = c;
-      rc = uv_tcp_connect(&c->connect_req, &c->tcp, reinterpret_cast<const sockaddr*>(&addr),
-                          on_connected);
+    if (uv_ip4_addr(host.c_str(), port, &addr) == 0) return connect_addr(c, addr);
+    // A host name (a Docker Compose service, say): resolved off the loop by libuv.
+    addrinfo hints{};
+    hints.ai_family = AF_INET;
+    hints.ai_socktype = SOCK_STREAM;
+    c->resolve_req.data = c;
+    c->port = port;
+    c->resolving = true;
+    int rc = uv_getaddrinfo(&loop, &c->resolve_req, on_resolved, host.c_str(), nullptr, &hints);
+    if (rc != 0) {
+      c->resolving = false;
+      close(c, "cannot resolve " + host + ": " + uv_text(rc));
     }
+  }
+
+  static void on_resolved(uv_getaddrinfo_t* req, int status, addrinfo* res) {
+    auto* c = static_cast<Connection*>(req->data);
+    c->resolving = false;
+    Impl* self = c->owner;
+    if (c->closing) {  // closed meanwhile: the close callback left the freeing to us
+      if (res) uv_freeaddrinfo(res);
+      if (c->closed) self->connections.erase(c->id);
+      return;
+    }
+    if (status < 0 || !res) {
+      if (res) uv_freeaddrinfo(res);
+      return self->close(c, "cannot resolve " + c->address + ": " + uv_text(status));
+    }
+    sockaddr_in addr = *reinterpret_cast<const sockaddr_in*>(res->ai_addr);
+    addr.sin_port = htons(c->port);
+    uv_freeaddrinfo(res);
+    self->connect_addr(c, addr);
+  }
+
+  void connect_addr(Connection* c, const sockaddr_in& addr) {
+    c->connect_req.data = c;
+    int rc = uv_tcp_connect(&c->connect_req, &c->tcp, reinterpret_cast<const sockaddr*>(&addr),
+                            on_connected);
     if (rc != 0) close(c, "cannot connect: " + uv_text(rc));
   }
 
@@ -369,9 +417,11 @@ struct Transport::Impl {
     }
     if (c->up && handler.on_down) handler.on_down(c->id, reason);
     if (!c->up && !stopping && handler.on_refused) handler.on_refused(c->id, c->address, reason);
+    if (c->resolving) uv_cancel(reinterpret_cast<uv_req_t*>(&c->resolve_req));
     uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp), [](uv_handle_t* h) {
       auto* conn = static_cast<Connection*>(h->data);
-      conn->owner->connections.erase(conn->id);
+      conn->closed = true;
+      if (!conn->resolving) conn->owner->connections.erase(conn->id);
     });
   }
 

@@ -148,3 +148,17 @@ TEST_CASE("connecting to a closed port is reported, not fatal") {
   REQUIRE(eb.wait([&] { return !eb.refused.empty(); }));
   CHECK(eb.refused[0].find("ECONNREFUSED") != std::string::npos);
 }
+
+TEST_CASE("a peer given by host name is resolved, listening and connecting") {
+  Events ea, eb;
+  TransportConfig ca = config("a@localhost", "cookie");
+  ca.listen_host = "localhost";
+  Transport a(ca, ea.handler());
+  Transport b(config("b@127.0.0.1", "cookie"), eb.handler());
+  b.connect("localhost", a.port());
+  REQUIRE(eb.wait([&] { return !eb.up.empty(); }));
+  Transport c(config("c@127.0.0.1", "cookie"), eb.handler());
+  c.connect("no-such-host.invalid", a.port());
+  REQUIRE(eb.wait([&] { return !eb.refused.empty(); }));
+  CHECK(eb.refused[0].find("cannot resolve") != std::string::npos);
+}
