@@ -241,6 +241,7 @@ int Commands::info(const std::string& text) {
 }
 
 int Commands::send(const std::string& target, const std::string& text) {
+  parse_target(target);  // a malformed target is exit 2 before anything connects
   Term message = parse(text);
   Address to = address(target);
   session().send(to, message);
@@ -252,6 +253,7 @@ int Commands::send(const std::string& target, const std::string& text) {
 }
 
 int Commands::call(const std::string& target, const std::string& text, long timeout_ms) {
+  parse_target(target);
   Term request = parse(text);
   Address to = address(target);
   // The seed's convention: the caller's pid is the request's last element.
