@@ -1,6 +1,5 @@
 #include "cli_session.hpp"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
@@ -93,13 +92,6 @@ void Session::attach(Atom node) {
   if (took >= kConnectTimeout - milliseconds(100))
     throw CliError(kUnreachable, "cannot reach " + name + ": no handshake within " +
                                      std::to_string(kConnectTimeout.count()) + " ms");
-  in6_addr ip;
-  bool numeric = ::inet_pton(AF_INET, address.host.c_str(), &ip) == 1 ||
-                 ::inet_pton(AF_INET6, address.host.c_str(), &ip) == 1;
-  if (!numeric)  // the transport takes numeric addresses only (see the README)
-    throw CliError(kUnreachable, name +
-                                     ": connection refused (wrong cookie? or a host name the "
-                                     "transport cannot dial: use the node's IP address)");
   throw CliError(kUnreachable, name + ": connection refused (wrong cookie?)");
 }
 
