@@ -502,6 +502,16 @@ struct Node::Impl {
     if (it == conn_peer.end()) return;
     Peer& p = peers.at(it->second);
     p.attempts.erase(id);
+    if (Atom(info.name) != p.name) {  // we dialed one node and another one answered
+      spdlog::warn("ember: {} dialed {} but the node at {} is {}", name.text(), p.name.text(),
+                   p.address.host + ":" + std::to_string(p.address.port), info.name);
+      conn_peer.erase(it);
+      lock.unlock();
+      transport->close(id);
+      lock.lock();
+      if (p.state == PeerState::kConnecting && p.attempts.empty()) lose(p, lock);
+      return;
+    }
     if (p.state == PeerState::kUp) {  // lost a race the Hello check did not see
       lock.unlock();
       transport->close(id);
@@ -517,7 +527,7 @@ struct Node::Impl {
     for (auto& f : p.pending)
       transport->send(p.channel, f.frame, f.sender, net::Outbox::Mode::kForce);
     p.pending.clear();
-    if (!p.hidden) send_peers(id);
+    if (!p.hidden && !config.hidden) send_peers(id);  // a tool must not join clusters together
     changed.notify_all();
     spdlog::info("ember: {} connected to {}", name.text(), p.name.text());
   }

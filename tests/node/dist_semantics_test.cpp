@@ -11,6 +11,7 @@
 
 #include "ember/core/blocking.hpp"
 #include "ember/core/errors.hpp"
+#include "ember/node/admin.hpp"
 #include "ember/node/node.hpp"
 
 using namespace ember;
@@ -257,4 +258,39 @@ TEST_CASE("nodes connecting to each other at once end with one connection") {
     });
     CHECK(got == tuple("echo"_a, "hi"_a, true));
   }
+}
+
+TEST_CASE("a node answering under another name than the one dialed is not taken for it") {
+  Node origin(config("origin")), peer(config("peer"));
+  std::string wrong = "impostor@127.0.0.1:" + std::to_string(peer.port());
+  CHECK_FALSE(origin.connect(Atom(wrong), 5s));
+  bool listed = false;
+  for (Atom n : origin.nodes()) listed |= n == Atom(wrong);
+  CHECK_FALSE(listed);
+}
+
+TEST_CASE("a hidden node does not tell its peers about each other") {
+  Node a(config("a")), b(config("b"));
+  NodeConfig hc = config("tool");
+  hc.listen = false;
+  hc.hidden = true;
+  Node tool(hc);
+  REQUIRE(tool.connect(a.name()));
+  REQUIRE(tool.connect(b.name()));
+  // A round trip through a's connection: a Peers frame sent on connect would have been
+  // handled before the reply. Then a mesh would start at once; give it half a second to
+  // show up (proving a negative needs a bound).
+  Term pong;
+  tool.runtime().run([&](Self self) -> Proc {
+    Ref ref = self.make_ref();
+    self.send(RemoteName{admin_name(), a.name()}, tuple("ping"_a, self.pid(), ref));
+    auto m = co_await self.receive(match(tuple(ref, _))).after(5s);
+    pong = m.timed_out() ? Term() : m[1];
+  });
+  REQUIRE(pong == Term("pong"_a));
+  auto until = std::chrono::steady_clock::now() + 500ms;
+  while (a.nodes().empty() && b.nodes().empty() && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(5ms);
+  CHECK(a.nodes().empty());
+  CHECK(b.nodes().empty());
 }
