@@ -1,24 +1,42 @@
-// ember-bench: the local runtime's workloads, named and shaped as the Erlang anchors
-// (bench/erlang/ebench.erl, from shared/anchors/erlang) so the two line up by name.
-//   ember-bench
-//   [spawn_idle|spawn_idle_10m|spawn_exit|ring_10k|ring_1m|pingpong|many_to_one|selective]...
+// ember-bench: the runtime's and the distribution's workloads, named and shaped as the
+// Erlang anchors (bench/erlang/ebench.erl and edist.erl, from shared/anchors/erlang) so the
+// two line up by name.
+//   ember-bench [spawn_idle|spawn_idle_10m|spawn_exit|ring_10k|ring_1m|pingpong|many_to_one|
+//                selective|dist_pingpong|dist_throughput|dist_down]...
 // With no argument it runs all but spawn_idle_10m. Prints `name: value unit` lines.
+// `ember-bench dist_child NAME COOKIE` (hidden) is the peer dist_down starts and kills.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <functional>
 #include <map>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
 #include "ember/core/runtime.hpp"
+#include "ember/node/node.hpp"
 #include "ring_node.hpp"
+
+extern char** environ;
 
 using namespace ember;
 using Clock = std::chrono::steady_clock;
@@ -212,6 +230,403 @@ void selective() {
   });
 }
 
+// --- Distribution (edist.erl's workloads) ----------------------------------------------
+// dist_pingpong and dist_throughput run two Nodes in this OS process on 127.0.0.1 (the
+// Erlang side has two VMs); dist_down kills a Node in a child OS process (this program,
+// re-executed as `dist_child`).
+
+using namespace std::chrono_literals;
+
+const char* const kCookie = "ember_bench_cookie";
+
+NodeConfig dist_config(const std::string& name) {
+  NodeConfig c;
+  c.name = name + "@127.0.0.1:0";
+  c.cookie = kCookie;
+  return c;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0.0 : v[v.size() / 2];
+}
+
+// What edist's peers run (pong_loop, sink); its idle/0 is dist_child's bench_waiter.
+void register_dist_functions() {
+  register_remote_function("bench_pong", [](Self s, Term) -> Proc {
+    for (;;) {
+      auto m = co_await s.receive("{ping, _, _}"_p);
+      s.send(m.pid(1), tuple("pong"_a, m[2]));
+    }
+  });
+  // args {Senders, Main}: counts every message but {done, _}; once every sender is done
+  // (per-pair order: all its messages came first) sends Main {ack, Count}.
+  register_remote_function("bench_sink", [](Self s, Term args) -> Proc {
+    std::int64_t senders = args[0].as<std::int64_t>();
+    Pid main = args[1].pid();
+    std::int64_t count = 0;
+    while (senders > 0) {
+      auto m = co_await s.receive();
+      const Term& t = m.term();
+      if (t.is_tuple(2) && t[0].is("done"_a))
+        --senders;
+      else
+        ++count;
+    }
+    s.send(main, tuple("ack"_a, count));
+  });
+}
+
+// The peer of dist_down and dist_pingpong's second half: a Node whose registered
+// `bench_waiter` answers {where, From} with {here, self()} (and which runs the functions
+// above). Prints its node name, then lives until stdin closes (or it is killed).
+int dist_child(const char* name, const char* cookie) {
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the parent
+  NodeConfig c;
+  c.name = name;
+  c.cookie = cookie;
+  Node node(c);
+  Pid waiter = node.runtime().spawn([](Self s) -> Proc {
+    for (;;) {
+      auto m = co_await s.receive("{where, _}"_p);
+      s.send(m.pid(1), tuple("here"_a, s.pid()));
+    }
+  });
+  node.runtime().register_name(Atom("bench_waiter"), waiter);
+  std::printf("node %.*s\n", int(node.name().text().size()), node.name().text().data());
+  std::fflush(stdout);
+  char buf[256];
+  while (::read(STDIN_FILENO, buf, sizeof buf) > 0) {
+  }
+  return 0;
+}
+
+// A dist_child OS process; killed (SIGKILL) and reaped by the destructor whatever happened.
+class Child {
+ public:
+  Child() {
+    int in[2], out[2];
+    if (::pipe2(in, O_CLOEXEC) != 0) return;
+    if (::pipe2(out, O_CLOEXEC) != 0) {
+      ::close(in[0]);
+      ::close(in[1]);
+      return;
+    }
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, in[0], STDIN_FILENO);
+    posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
+    std::string name = "child@127.0.0.1:0";
+    char* argv[] = {const_cast<char*>("ember-bench"), const_cast<char*>("dist_child"), name.data(),
+                    const_cast<char*>(kCookie), nullptr};
+    if (posix_spawn(&pid_, "/proc/self/exe", &fa, nullptr, argv, environ) != 0) pid_ = -1;
+    posix_spawn_file_actions_destroy(&fa);
+    ::close(in[0]);
+    ::close(out[1]);
+    stdin_ = in[1];
+    stdout_ = out[0];
+  }
+  ~Child() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    if (stdin_ >= 0) ::close(stdin_);
+    if (stdout_ >= 0) ::close(stdout_);
+  }
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+
+  pid_t pid() const { return pid_; }
+
+  // The child's resident set in kB (what the kernel tears down on kill -9).
+  long rss_kb() const {
+    std::ifstream status("/proc/" + std::to_string(pid_) + "/status");
+    for (std::string line; std::getline(status, line);)
+      if (line.starts_with("VmRSS:")) return std::atol(line.c_str() + 6);
+    return -1;
+  }
+
+  // The child's node name (its line `node NAME`), or "" after `timeout`.
+  std::string node_name(std::chrono::milliseconds timeout) {
+    std::string line;
+    auto deadline = Clock::now() + timeout;
+    while (pid_ > 0) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      if (left.count() <= 0) return "";
+      pollfd p{stdout_, POLLIN, 0};
+      if (::poll(&p, 1, int(left.count())) <= 0) continue;
+      char ch;
+      if (::read(stdout_, &ch, 1) != 1) return "";
+      if (ch != '\n') {
+        line += ch;
+      } else if (line.starts_with("node ")) {
+        return line.substr(5);
+      } else {
+        line.clear();
+      }
+    }
+    return "";
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int stdin_ = -1, stdout_ = -1;
+};
+
+// Round trips of {ping, From, K} / {pong, K} (edist's ping/2) from a process on `from` to a
+// pong on `to`: 3 x 20,000 after 1,000; us per round trip, fewer than 3 on failure.
+std::vector<double> pingpong_reps(Node& from, Atom to, const char* what) {
+  std::vector<double> reps;
+  Term why = from.runtime().run([&](Self self) -> Proc {
+    auto [pong, ref] = co_await spawn_remote(self, to, "bench_pong", Term(), {.monitor = true});
+    // A lost connection ends the run (DOWN); no receive timeout, as a timer armed per
+    // round trip would keep the timer thread ticking every millisecond.
+    const auto down = match(tuple(Atom("DOWN"), ref, _, _, _));
+    auto ping = [&](std::size_t n) -> Co<bool> {
+      for (std::size_t k = n; k > 0; --k) {
+        self.send(pong, tuple("ping"_a, self.pid(), std::int64_t(k)));
+        Message m = co_await self.receive(match(tuple("pong"_a, std::int64_t(k))), down);
+        if (m.clause() != 0) co_return false;
+      }
+      co_return true;
+    };
+    if (!co_await ping(1000)) co_return;  // warm up the connection
+    for (int rep = 0; rep < 3; ++rep) {
+      constexpr std::size_t kN = 20000;
+      auto t0 = Clock::now();
+      if (!co_await ping(kN)) co_return;
+      reps.push_back(ns_since(t0) / 1000 / double(kN));
+      std::printf("# %s rep %d: %.2f us per round trip\n", what, rep + 1, reps.back());
+    }
+    self.exit(pong, Atom("kill"));
+  });
+  if (reps.size() < 3)
+    std::printf("# %s failed (%zu reps done; exit %s)\n", what, reps.size(),
+                why.to_string().c_str());
+  return reps;
+}
+
+// Two Nodes in this OS process (the figure named as edist's), then the same against a Node
+// in a child OS process, as Erlang's two VMs are.
+void dist_pingpong() {
+  {
+    Node a(dist_config("bench_a")), b(dist_config("bench_b"));
+    auto reps = pingpong_reps(a, b.name(), "dist_pingpong");
+    if (reps.size() == 3) rec("dist_pingpong_us_per_roundtrip", median(reps), "us");
+  }
+  Node a(dist_config("bench_a"));
+  Child child;
+  std::string name = child.node_name(10s);
+  if (name.empty()) {
+    std::printf("# dist_pingpong_2proc: the child did not start\n");
+    return;
+  }
+  auto reps = pingpong_reps(a, Atom(name), "dist_pingpong_2proc");
+  if (reps.size() == 3) rec("dist_pingpong_2proc_us_per_roundtrip", median(reps), "us");
+}
+
+// edist's throughput/5: `senders` processes on A each send `n` messages to one sink on B,
+// then {done, self()}; timed from 'go' until the sink's {ack, Total} is back on A. Returns
+// seconds (0 on failure).
+double dist_oneway(Node& a, Node& b, std::size_t senders, std::size_t n, const Term* payload) {
+  double secs = 0, sent_secs = 0;
+  std::string failure = "no reply";
+  std::int64_t total = std::int64_t(senders * n);
+  a.runtime().run([&](Self self) -> Proc {
+    Pid main = self.pid();
+    // The sink is monitored so that a lost connection ends the run at once; the spawn's
+    // reply means the sink exists.
+    Pid sink =
+        (co_await spawn_remote(self, b.name(), "bench_sink", tuple(std::int64_t(senders), main)))
+            .pid;
+    Ref ref = self.monitor(sink);
+    std::vector<Pid> ps;
+    for (std::size_t i = 0; i < senders; ++i)
+      ps.push_back(self.spawn([sink, n, payload, main](Self s) -> Proc {
+        co_await s.receive(match("go"_a));
+        if (payload)
+          for (std::size_t k = n; k > 0; --k)
+            co_await s.send(sink, tuple("seq"_a, std::int64_t(k), *payload));
+        else
+          for (std::size_t k = n; k > 0; --k)
+            co_await s.send(sink, tuple("seq"_a, std::int64_t(k)));
+        s.send(sink, tuple("done"_a, s.pid()));
+        s.send(main, "sent"_a);
+      }));
+    const auto down = match(tuple(Atom("DOWN"), ref, _, _, _));
+    auto t0 = Clock::now();
+    for (Pid p : ps) self.send(p, "go"_a);
+    // (No co_await inside ?: here: GCC 12 mishandles the temporaries of such a Message.)
+    auto failed = [&](const Message& m) {
+      if (!m.timed_out() && m.clause() == 0) return false;
+      failure = m.timed_out() ? "timed out" : "sink DOWN: " + m[4].to_string();
+      for (Pid p : ps) self.exit(p, Atom("kill"));
+      self.exit(sink, Atom("kill"));
+      return true;
+    };
+    for (std::size_t i = 0; i < senders; ++i) {
+      Message m = co_await self.receive(match("sent"_a), down).after(60s);
+      if (failed(m)) co_return;
+    }
+    sent_secs = ns_since(t0) / 1e9;
+    Message m = co_await self.receive(match(tuple("ack"_a, _)), down).after(60s);
+    if (failed(m)) co_return;
+    if (m[1].as<std::int64_t>() != total) {
+      failure = "sink counted " + m[1].to_string();
+      co_return;
+    }
+    secs = ns_since(t0) / 1e9;
+  });
+  if (secs > 0)
+    std::printf("# dist_oneway %zux%zu%s: senders done after %.3f s, last received after %.3f s\n",
+                senders, n, payload ? " 1KiB" : "", sent_secs, secs);
+  else
+    std::printf("# dist_oneway %zux%zu%s failed: %s\n", senders, n, payload ? " 1KiB" : "",
+                failure.c_str());
+  return secs;
+}
+
+void dist_throughput() {
+  Node a(dist_config("bench_a")), b(dist_config("bench_b"));
+  if (!a.connect(b.name())) {
+    std::printf("# dist_throughput: cannot connect\n");
+    return;
+  }
+  dist_oneway(a, b, 1, 100000, nullptr);  // warm-up, as edist's tp_bench
+  std::vector<std::byte> bytes(1024);
+  for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = std::byte((i + 1) % 256);
+  const Term bin(Bytes{bytes});
+  struct Case {
+    const char* name;
+    std::size_t senders, n;
+    const Term* payload;
+  };
+  for (const Case& c : {Case{"dist_oneway_1sender_small", 1, 2000000, nullptr},
+                        Case{"dist_oneway_4senders_small", 4, 500000, nullptr},
+                        Case{"dist_oneway_1sender_1KiB", 1, 500000, &bin},
+                        Case{"dist_oneway_4senders_1KiB", 4, 125000, &bin}}) {
+    std::vector<double> rates;
+    for (int rep = 0; rep < 3; ++rep)
+      if (double s = dist_oneway(a, b, c.senders, c.n, c.payload); s > 0)
+        rates.push_back(double(c.senders * c.n) / s);
+    if (rates.size() < 3) std::printf("# %s: %zu of 3 runs failed\n", c.name, 3 - rates.size());
+    if (rates.empty()) continue;
+    double r = median(rates);
+    rec(std::string(c.name) + "_msgs_per_sec", r, "msgs/s");
+    if (c.payload) rec(std::string(c.name) + "_payload_MB_per_sec", r * 1024 / 1e6, "MB/s");
+  }
+}
+
+// Monitors the child's bench_waiter from `parent`, sends the child OS process `sig` and
+// returns ms from kill() to the DOWN (noconnection); < 0 on failure.
+double down_after(Node& parent, int sig) {
+  Child child;
+  std::string name = child.node_name(10s);
+  if (name.empty()) {
+    std::printf("# dist_down: the child did not start\n");
+    return -1;
+  }
+  double ms = -1;
+  long rss_kb = 0;
+  Term reason;
+  parent.runtime().run([&](Self self) -> Proc {
+    RemoteName where{Atom("bench_waiter"), Atom(name)};
+    self.send(where, tuple("where"_a, self.pid()));
+    auto m = co_await self.receive("{here, _}"_p).after(10s);
+    if (m.timed_out()) co_return;
+    Pid waiter = m.pid(1);
+    Ref ref = self.monitor(waiter);
+    // Once this is answered the monitor is in place on the child too (per-pair order).
+    self.send(waiter, tuple("where"_a, self.pid()));
+    if ((co_await self.receive("{here, _}"_p).after(5s)).timed_out()) co_return;
+    rss_kb = child.rss_kb();
+    auto t0 = Clock::now();
+    ::kill(child.pid(), sig);
+    auto d = co_await self.receive(match(tuple(Atom("DOWN"), ref, _, _, _))).after(20s);
+    if (d.timed_out()) co_return;
+    ms = ns_since(t0) / 1e6;
+    reason = d[4];
+  });
+  if (ms >= 0 && !reason.is("noconnection"_a)) {
+    std::printf("# dist_down: DOWN with %s, not noconnection\n", reason.to_string().c_str());
+    return -1;
+  }
+  std::printf("# %s: child node %s, VmRSS %ld kB\n", sig == SIGKILL ? "kill -9" : "SIGSTOP",
+              name.c_str(), rss_kb);
+  return ms;  // ~Child: SIGKILL (the stopped one too) and waitpid
+}
+
+void dist_down() {
+  Node parent(dist_config("bench_parent"));
+  for (auto [sig, name] :
+       {std::pair{SIGKILL, "dist_down_kill9_ms"}, std::pair{SIGSTOP, "dist_down_sigstop_ms"}}) {
+    std::vector<double> reps;
+    for (int rep = 0; rep < 3; ++rep) {
+      double ms = down_after(parent, sig);
+      std::printf("# %s rep %d: %.3f ms\n", name, rep + 1, ms);
+      if (ms >= 0) reps.push_back(ms);
+    }
+    if (reps.size() == 3) rec(name, median(reps), "ms");
+  }
+}
+
+// Ends the program if a distribution workload hangs (a lost message with the connection up
+// would otherwise wait forever); a dist_child dies with it (PR_SET_PDEATHSIG).
+class Watchdog {
+ public:
+  void arm(std::string what, std::chrono::seconds limit) {
+    {
+      std::lock_guard lock(mutex_);
+      if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+      what_ = std::move(what);
+      deadline_ = Clock::now() + limit;
+      ++epoch_;
+    }
+    changed_.notify_all();
+  }
+  void disarm() {
+    {
+      std::lock_guard lock(mutex_);
+      deadline_.reset();
+      ++epoch_;
+    }
+    changed_.notify_all();
+  }
+  ~Watchdog() {
+    {
+      std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    changed_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void run() {
+    std::unique_lock lock(mutex_);
+    while (!stop_) {
+      auto epoch = epoch_;
+      auto moved = [&] { return stop_ || epoch_ != epoch; };
+      if (!deadline_) {
+        changed_.wait(lock, moved);
+      } else if (!changed_.wait_until(lock, *deadline_, moved)) {
+        std::fprintf(stderr, "ember-bench: %s still running after its time limit\n", what_.c_str());
+        std::fflush(stdout);
+        std::_Exit(3);
+      }
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::optional<Clock::time_point> deadline_;
+  std::string what_;
+  std::uint64_t epoch_ = 0;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
 const std::map<std::string, std::function<void()>>& workloads() {
   static const std::map<std::string, std::function<void()>> w = {
       {"spawn_idle", [] { spawn_idle(1000000, "spawn_idle_1M"); }},
@@ -226,6 +641,9 @@ const std::map<std::string, std::function<void()>>& workloads() {
          many_to_one(8, 1000000);
        }},
       {"selective", [] { selective(); }},
+      {"dist_pingpong", [] { dist_pingpong(); }},
+      {"dist_throughput", [] { dist_throughput(); }},
+      {"dist_down", [] { dist_down(); }},
   };
   return w;
 }
@@ -233,6 +651,10 @@ const std::map<std::string, std::function<void()>>& workloads() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The node layer logs connections (spdlog, stdout by default): keep stdout for figures.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("ember-bench"));
+  register_dist_functions();
+  if (argc == 4 && std::strcmp(argv[1], "dist_child") == 0) return dist_child(argv[2], argv[3]);
   std::vector<std::string> chosen(argv + 1, argv + argc);
   if (chosen.empty())
     for (const auto& [name, fn] : workloads())
@@ -249,6 +671,11 @@ int main(int argc, char** argv) {
     }
   }
   std::printf("# ember-bench: %u hardware threads\n", std::thread::hardware_concurrency());
-  for (const auto& name : chosen) workloads().at(name)();
+  Watchdog watchdog;
+  for (const auto& name : chosen) {
+    if (name.starts_with("dist_")) watchdog.arm(name, std::chrono::seconds(180));
+    workloads().at(name)();
+    watchdog.disarm();
+  }
   return 0;
 }
