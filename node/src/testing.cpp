@@ -707,7 +707,8 @@ TeardownReport Cluster::shutdown() {
     report.problems.push_back(s);
 
   // Connections: this process's sockets on the cluster's ports must be gone, and the
-  // kernel's orphans (closed, still saying goodbye) must finish; TIME_WAIT is fine.
+  // kernel's orphans (closed, still saying goodbye) must finish within close_timeout;
+  // TIME_WAIT is fine.
   std::vector<std::string> sockets;
   eventually(
       [&] {
@@ -726,7 +727,7 @@ TeardownReport Cluster::shutdown() {
         }
         return sockets.empty();
       },
-      10s, 50ms);
+      options_.close_timeout, 50ms);
   report.problems.insert(report.problems.end(), sockets.begin(), sockets.end());
   shut_down_clean_ = report.clean();
   return report;

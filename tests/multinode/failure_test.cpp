@@ -228,7 +228,7 @@ TEST_CASE("SIGSTOP of a node: noconnection within the tick bound, survivors go o
   t.teardown();
 }
 
-TEST_CASE("--ticktime shortens the silence that makes a stopped node down") {
+TEST_CASE("a shorter ticktime makes a stopped node down sooner") {
   ember::testing::ClusterOptions o;
   o.ticktime = 1.0;  // every node and the client: down after 1 s of silence
   ThreeNodes t(o);

@@ -66,7 +66,9 @@ TEST_CASE("the Cluster's destructor kills and reaps what is left") {
 }
 
 TEST_CASE("the teardown report names a connection this process left open") {
-  Cluster cluster;
+  ember::testing::ClusterOptions o;
+  o.close_timeout = 1s;
+  Cluster cluster(o);
   auto& a = cluster.start("a");
   auto leaked = std::make_unique<RawPeer>(a.port());
   auto report = cluster.shutdown();

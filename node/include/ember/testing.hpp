@@ -69,6 +69,9 @@ struct ClusterOptions {
   std::optional<double> ticktime;     // --ticktime for every node (and the client's ticks)
   milliseconds ready_timeout{30000};  // start or restart to the ready line
   milliseconds stop_timeout{10000};   // SIGTERM to exit
+  // How long shutdown() gives the kernel to finish closing connections on the cluster's
+  // ports before it reports what is still open.
+  milliseconds close_timeout{10000};
   // Where the nodes' stderr goes, one <name>.log each. Empty: a fresh directory under
   // $TMPDIR, removed by the destructor after a clean shutdown() unless keep_logs (or
   // EMBER_TESTING_KEEP_LOGS=1).
