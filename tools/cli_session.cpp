@@ -82,11 +82,13 @@ void Session::attach(Atom node) {
   auto start = Clock::now();
   if (node_->connect(node, kConnectTimeout)) {
     attached_.insert(node.index());
-    check_identity(node);
     return;
   }
   auto took = Clock::now() - start;
   std::string name(node.text());
+  std::string refused = node_->connect_error(node);
+  if (refused.starts_with("the node at that address is"))
+    throw CliError(kUnreachable, "cannot reach " + name + ": " + refused);
   std::string why = tcp_probe(address, milliseconds(1000));
   if (!why.empty()) throw CliError(kUnreachable, "cannot reach " + name + ": " + why);
   if (took >= kConnectTimeout - milliseconds(100))
@@ -182,21 +184,6 @@ Term Session::call(const Address& to, const std::function<Term(Pid)>& build, mil
     answer.term = m.term();
   });
   return result_of(answer, node, "no reply", timeout);
-}
-
-// The node layer files a connection under the name it dialed, whatever name the node at
-// that address has: pids tell the truth, so one of its admin's answers is checked.
-void Session::check_identity(Atom node) {
-  Term names = ask(node, "registry");
-  for (const Term& entry : names) {
-    if (!entry.is_tuple(2) || !entry[1].is_pid()) continue;
-    Atom real = pid_node(entry[1].pid());
-    if (real == node) return;
-    attached_.erase(node.index());
-    node_->disconnect(node);
-    throw CliError(kUnreachable, "cannot reach " + std::string(node.text()) +
-                                     ": the node at that address is " + std::string(real.text()));
-  }
 }
 
 Pid Session::resolve(const PidText& pid, Atom default_node) {

@@ -58,8 +58,6 @@ class Session {
   static Atom node_of(const Address& to);
 
  private:
-  void check_identity(Atom node);  // CliError(kUnreachable) if another node answers
-
   std::unique_ptr<Node> node_;
   std::set<std::uint32_t> attached_;  // atom indexes of connected nodes
 };

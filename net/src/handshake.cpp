@@ -55,6 +55,12 @@ void Handshake::send_hello(FrameEncoder& encoder, std::vector<std::byte>& out) {
   });
 }
 
+void Handshake::refuse_simultaneous(FrameEncoder& encoder, std::vector<std::byte>& out) {
+  self_.flags |= kHelloKeepsOwnConnection;
+  send_hello(encoder, out);
+  state_ = State::kFailed;
+}
+
 void Handshake::start(FrameEncoder& encoder, std::vector<std::byte>& out) {
   if (role_ != Role::kInitiator || state_ != State::kStart) return;
   send_hello(encoder, out);
@@ -89,6 +95,8 @@ Handshake::Status Handshake::on_frame(wire::Frame::Reader f, FrameEncoder& encod
       if (!f.isHello())
         return fail("expected Hello, got frame kind " + std::to_string(unsigned(f.which())));
       if (read_hello(f.getHello()) == Status::kFailed) return Status::kFailed;
+      if (role_ == Role::kInitiator && (peer_.flags & kHelloKeepsOwnConnection))
+        return fail(kSimultaneousRefusal);
       if (role_ == Role::kAcceptor) {
         send_hello(encoder, out);
         encoder.encode(

@@ -40,6 +40,15 @@ std::string peer_address(uv_tcp_t* tcp) {
   return ip;
 }
 
+// A Transport::after() callback and its timer.
+struct Delayed {
+  uv_timer_t timer;
+  std::function<void()> fn;
+};
+void free_delayed(uv_handle_t* h) {
+  delete static_cast<Delayed*>(h->data);
+}
+
 }  // namespace
 
 // One TCP connection. Owned by Transport::Impl::connections; freed in its close callback.
@@ -293,8 +302,8 @@ struct Transport::Impl {
           std::vector<std::byte> reply;
           auto status = c->handshake.on_frame(frame, c->encoder, reply);
           if (status == Handshake::Status::kFailed) return refuse(c, c->handshake.error());
-          if (!accepted(c))
-            return refuse(c, "refused by this node (duplicate or simultaneous connection)");
+          if (auto verdict = accepted(c); verdict != TransportHandler::Verdict::kAccept)
+            return turn_down(c, verdict);
           if (!reply.empty()) write(c, reply);
           if (status == Handshake::Status::kDone) {
             c->up = true;
@@ -349,12 +358,25 @@ struct Transport::Impl {
   }
 
   // The acceptor asks the node layer once, as soon as the peer's Hello has been read.
-  bool accepted(Connection* c) {
-    if (c->asked || c->handshake.peer().name.empty()) return true;
+  TransportHandler::Verdict accepted(Connection* c) {
+    if (c->asked || c->handshake.peer().name.empty()) return TransportHandler::Verdict::kAccept;
     c->asked = true;
     if (!c->handshake.initiator() && handler.on_hello)
       return handler.on_hello(c->id, c->handshake.peer());
-    return true;
+    return TransportHandler::Verdict::kAccept;
+  }
+
+  void turn_down(Connection* c, TransportHandler::Verdict verdict) {
+    if (verdict == TransportHandler::Verdict::kRefuse)
+      return refuse(c, "refused by this node (a duplicate connection)");
+    // Tell the peer why, so it waits for our connection instead of giving up on us: one
+    // small frame, written before the close (best effort; the close follows at once).
+    std::vector<std::byte> hello;
+    c->handshake.refuse_simultaneous(c->encoder, hello);
+    uv_os_fd_t fd;
+    if (uv_fileno(reinterpret_cast<uv_handle_t*>(&c->tcp), &fd) == 0)
+      (void)!::send(fd, hello.data(), hello.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    refuse(c, "simultaneous connect: keeping our own connection");
   }
 
   void bad_input(Connection* c, const std::string& what) {
@@ -479,10 +501,13 @@ struct Transport::Impl {
     // Close whatever is left, then let the close callbacks run.
     uv_walk(
         &loop,
-        [](uv_handle_t* h, void*) {
-          if (!uv_is_closing(h)) uv_close(h, nullptr);
+        [](uv_handle_t* h, void* arg) {
+          if (uv_is_closing(h)) return;
+          bool delayed = h->type == UV_TIMER &&
+                         h != reinterpret_cast<uv_handle_t*>(&static_cast<Impl*>(arg)->ticker);
+          uv_close(h, delayed ? free_delayed : nullptr);  // an after() that never ran
         },
-        nullptr);
+        this);
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
   }
@@ -584,6 +609,23 @@ Channel Transport::channel(ConnectionId id) {
 
 void Transport::close_all() {
   impl_->close_all();
+}
+
+void Transport::after(std::chrono::milliseconds delay, std::function<void()> fn) {
+  impl_->post([impl = impl_.get(), delay, fn = std::move(fn)]() mutable {
+    if (impl->stopping) return;
+    auto* d = new Delayed{{}, std::move(fn)};
+    uv_timer_init(&impl->loop, &d->timer);
+    d->timer.data = d;
+    uv_timer_start(
+        &d->timer,
+        [](uv_timer_t* t) {
+          auto* d = static_cast<Delayed*>(t->data);
+          d->fn();
+          uv_close(reinterpret_cast<uv_handle_t*>(t), free_delayed);
+        },
+        std::uint64_t(delay.count()), 0);
+  });
 }
 
 bool Transport::on_loop_thread() const {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "ember/node/cookie_file.hpp"
 #include "ember/node/node.hpp"
 
 namespace ember::daemon {
@@ -40,12 +41,9 @@ struct ParseOutcome {
 // EMBER_TICKTIME. An empty variable counts as unset.
 ParseOutcome parse_daemon_args(int argc, const char* const* argv, const Env& env);
 
-// ~/.ember.cookie ($HOME, else the password database's home directory).
+// ~/.ember.cookie for this environment's HOME (see ember/node/cookie_file.hpp, which also
+// has read_or_create_cookie).
 std::filesystem::path default_cookie_path(const Env& env);
-
-// Erlang's ~/.erlang.cookie rules: an existing file is read (surrounding whitespace
-// dropped) and must be readable by its owner only; a missing one is created with mode 0400
-// and 20 random capital letters. Throws std::runtime_error saying what is wrong.
-std::string read_or_create_cookie(const std::filesystem::path& path);
+using ember::read_or_create_cookie;
 
 }  // namespace ember::daemon

@@ -149,6 +149,7 @@ struct Node::Impl {
     std::unordered_set<CrossRelation, CrossRelationHash> relations;
     std::vector<Pid> node_monitors;
     std::unordered_map<std::uint64_t, Pid> spawns;  // request id (= ref id) -> requester
+    std::string last_error;                         // why the last attempt to reach it failed
   };
 
   Node& node;
@@ -460,25 +461,26 @@ struct Node::Impl {
 
   // --- the transport's side (loop thread) ---
 
-  bool on_hello(net::ConnectionId id, const net::PeerInfo& info) {
+  net::TransportHandler::Verdict on_hello(net::ConnectionId id, const net::PeerInfo& info) {
+    using Verdict = net::TransportHandler::Verdict;
     // A node sends its full name; only names users type are completed with the port.
     Atom peer_name(info.name);
     try {
       NodeName::parse(info.name);
     } catch (const std::exception& e) {
       spdlog::warn("ember: refusing a peer with a bad node name: {}", e.what());
-      return false;
+      return Verdict::kRefuse;
     }
-    if (peer_name == name) return false;
+    if (peer_name == name) return Verdict::kRefuse;
     std::unique_lock lock(mutex);
     Peer& p = peer_named(peer_name);
     if (info.hidden) {
       p.attempts.insert(id);
       conn_peer[id] = p.name.index();
-      return true;
+      return Verdict::kAccept;
     }
     if (p.state == PeerState::kUp) {
-      if (p.creation == info.creation) return false;  // a duplicate connection
+      if (p.creation == info.creation) return Verdict::kRefuse;  // a duplicate connection
       // The peer restarted before we noticed its old connection die: that one is gone.
       net::ConnectionId old = p.conn;
       lock.unlock();
@@ -486,14 +488,15 @@ struct Node::Impl {
       transport->close(old);
       lock.lock();
     }
-    // Both sides connecting at once: the connection started by the smaller name wins.
+    // Both sides connecting at once: the connection started by the smaller name wins,
+    // and the loser is told so that it waits for ours.
     bool ours_pending = false;
     for (net::ConnectionId a : p.attempts) ours_pending |= a != id;
-    if (ours_pending && name.text() < peer_name.text()) return false;
+    if (ours_pending && name.text() < peer_name.text()) return Verdict::kKeepOurs;
     p.attempts.insert(id);
     conn_peer[id] = p.name.index();
     if (p.state == PeerState::kIdle) p.state = PeerState::kConnecting;
-    return true;
+    return Verdict::kAccept;
   }
 
   void on_up(net::ConnectionId id, const net::PeerInfo& info) {
@@ -505,6 +508,7 @@ struct Node::Impl {
     if (Atom(info.name) != p.name) {  // we dialed one node and another one answered
       spdlog::warn("ember: {} dialed {} but the node at {} is {}", name.text(), p.name.text(),
                    p.address.host + ":" + std::to_string(p.address.port), info.name);
+      p.last_error = "the node at that address is " + info.name;
       conn_peer.erase(it);
       lock.unlock();
       transport->close(id);
@@ -559,8 +563,19 @@ struct Node::Impl {
     conn_peer.erase(it);
     p.attempts.erase(id);
     if (p.state != PeerState::kConnecting || !p.attempts.empty()) return;
+    if (why == net::kSimultaneousRefusal) {
+      // Its connection to us is on the way; if it never comes, the peer is lost then.
+      Atom peer_name = p.name;
+      transport->after(config_handshake_timeout() + std::chrono::seconds(1), [this, peer_name] {
+        std::unique_lock relock(mutex);
+        Peer& q = peer_named(peer_name);
+        if (q.state == PeerState::kConnecting && q.attempts.empty() && !stopping) lose(q, relock);
+      });
+      return;
+    }
     spdlog::warn("ember: {} cannot connect to {} ({}): {}", name.text(), p.name.text(), address,
                  why);
+    p.last_error = why;
     lose(p, lock);
   }
 
@@ -800,11 +815,24 @@ struct Node::Impl {
     return true;
   }
 
+  static std::chrono::milliseconds config_handshake_timeout() {
+    return net::TransportConfig{}.handshake_timeout;
+  }
+
+  std::string connect_error(Atom target) const {
+    std::lock_guard lock(mutex);
+    auto it = peers.find(target.index());
+    return it == peers.end() ? std::string() : it->second.last_error;
+  }
+
   bool connect(Atom target, std::chrono::milliseconds timeout) {
     std::unique_lock lock(mutex);
     if (target == name) return true;
     Peer& p = peer_named(target);
-    if (p.state == PeerState::kIdle) start_connect(p);
+    if (p.state == PeerState::kIdle) {
+      p.last_error.clear();
+      start_connect(p);
+    }
     changed.wait_for(lock, timeout, [&] { return p.state != PeerState::kConnecting; });
     return p.state == PeerState::kUp;
   }
@@ -846,6 +874,10 @@ std::vector<Atom> Node::nodes() const {
 
 bool Node::connect(Atom node, std::chrono::milliseconds timeout) {
   return impl_->connect(Atom(canonical(node.text()).to_string()), timeout);
+}
+
+std::string Node::connect_error(Atom node) const {
+  return impl_->connect_error(Atom(canonical(node.text()).to_string()));
 }
 
 void Node::disconnect(Atom node) {

@@ -16,6 +16,13 @@ namespace ember::net {
 
 inline constexpr std::uint32_t kProtocolVersion = 1;
 
+// Hello flag of an acceptor that turns the connection down because it is connecting to
+// the initiator at the same moment and keeps its own connection (the node with the
+// smaller name does). The initiator then waits for that connection instead of giving up.
+inline constexpr std::uint64_t kHelloKeepsOwnConnection = 1ull << 63;
+inline constexpr const char* kSimultaneousRefusal =
+    "the peer is connecting to us at the same time and keeps its own connection";
+
 // The shared secret. Only its HMAC key (SHA-256 of the text) is kept in memory.
 class Cookie {
  public:
@@ -53,6 +60,8 @@ class Handshake {
   // (the connection is then closed); after kDone, peer() is the authenticated peer.
   Status on_frame(wire::Frame::Reader frame, FrameEncoder& encoder, std::vector<std::byte>& out);
 
+  // Acceptor, instead of the normal answer: a Hello saying kHelloKeepsOwnConnection.
+  void refuse_simultaneous(FrameEncoder& encoder, std::vector<std::byte>& out);
   bool done() const { return state_ == State::kDone; }
   bool initiator() const { return role_ == Role::kInitiator; }
   const PeerInfo& peer() const { return peer_; }

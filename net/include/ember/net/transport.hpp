@@ -47,10 +47,11 @@ struct Channel {
 
 // Callbacks run on the loop thread. A frame reader is valid only during the call.
 struct TransportHandler {
-  // The acceptor side heard the peer's Hello (not yet authenticated): false refuses the
-  // connection before anything is answered (the node layer resolves simultaneous
-  // connects and duplicates here). Unset: accept.
-  std::function<bool(ConnectionId, const PeerInfo&)> on_hello;
+  // The acceptor side heard the peer's Hello (not yet authenticated) and may refuse the
+  // connection before answering (the node layer resolves duplicates and simultaneous
+  // connects here). kKeepOurs tells the peer so (kHelloKeepsOwnConnection). Unset: accept.
+  enum class Verdict { kAccept, kRefuse, kKeepOurs };
+  std::function<Verdict(ConnectionId, const PeerInfo&)> on_hello;
   std::function<void(ConnectionId, const PeerInfo&)> on_up;
   std::function<void(ConnectionId, wire::Frame::Reader)> on_frame;
   std::function<void(ConnectionId, const std::string& reason)> on_down;  // after on_up only
@@ -79,6 +80,8 @@ class Transport {
   Channel channel(ConnectionId id);
   bool on_loop_thread() const;
   void close(ConnectionId id);
+  // Runs `fn` on the loop thread after `delay` (not if the transport stops first).
+  void after(std::chrono::milliseconds delay, std::function<void()> fn);
   // Closes every connection and the listener, and waits until that is done: afterwards
   // nothing more leaves. Call from outside the loop thread.
   void close_all();

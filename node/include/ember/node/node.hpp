@@ -72,6 +72,10 @@ class Node final : public Distribution {
   // Connects if needed and waits: true once `node` is up (Erlang's connect_node). Call
   // from outside processes (it blocks).
   bool connect(Atom node, std::chrono::milliseconds timeout = std::chrono::seconds(5));
+  // Why the last attempt to reach `node` failed ("" if none did): the handshake's words,
+  // e.g. "peer failed the cookie challenge (wrong cookie?)", or "the node at that
+  // address is other@host:port" when another node answered.
+  std::string connect_error(Atom node) const;
   void disconnect(Atom node);
 
   // From a process: {nodedown, Node} arrives when the connection to `node` is lost, or at
