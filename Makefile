@@ -29,8 +29,10 @@ all: build
 deps:
 	@scripts/install-deps.sh $(PACKAGES)
 
+# Sanitizer builds skip the benchmarks: they are measured in Release only.
 $(BUILD_DIR)/build.ninja:
-	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DEMBER_SANITIZE=$(SANITIZE)
+	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DEMBER_SANITIZE=$(SANITIZE) \
+	  $(if $(SANITIZE),-DEMBER_BENCH=OFF)
 
 build: deps $(BUILD_DIR)/build.ninja
 	cmake --build $(BUILD_DIR) -j $(JOBS)

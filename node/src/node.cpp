@@ -586,7 +586,10 @@ struct Node::Impl {
     Peer& p = peers.at(it->second);
     conn_peer.erase(it);
     if (p.state != PeerState::kUp || p.conn != id) return;
-    spdlog::warn("ember: {} lost {}: {}", name.text(), p.name.text(), why);
+        if (p.hidden)  // a tool that came and went
+      spdlog::info("ember: {}: {} left: {}", name.text(), p.name.text(), why);
+    else
+      spdlog::warn("ember: {} lost {}: {}", name.text(), p.name.text(), why);
     lose(p, lock);
   }
 
