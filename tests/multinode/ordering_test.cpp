@@ -2,7 +2,7 @@
 // none lost, none reordered, and the connection up throughout. Two in-process Nodes on
 // loopback (the transport is the same one the daemons use).
 //
-// EMBER_MULTINODE_MESSAGES sets the count: 10,000,000 by default, 200,000 in sanitizer
+// EMBER_MULTINODE_MESSAGES sets the count: 10,000,000 by default, 1,000,000 in sanitizer
 // builds (EMBER_SANITIZE), where every message costs ten times as much.
 #include <cstdio>
 #include <cstdlib>
@@ -16,7 +16,7 @@ namespace {
 std::int64_t message_count() {
   if (const char* e = std::getenv("EMBER_MULTINODE_MESSAGES"); e && *e) return std::atoll(e);
 #ifdef EMBER_MULTINODE_SANITIZED
-  return 200'000;
+  return 1'000'000;
 #else
   return 10'000'000;
 #endif

@@ -68,7 +68,7 @@ struct ClusterOptions {
   unsigned schedulers = 2;            // --schedulers for every node
   std::optional<double> ticktime;     // --ticktime for every node (and the client's ticks)
   milliseconds ready_timeout{30000};  // start or restart to the ready line
-  milliseconds stop_timeout{10000};   // SIGTERM to exit
+  milliseconds stop_timeout{30000};   // SIGTERM to exit (a loaded machine is slow to stop)
   // How long shutdown() gives the kernel to finish closing connections on the cluster's
   // ports before it reports what is still open.
   milliseconds close_timeout{10000};
