@@ -1,22 +1,15 @@
 #include "daemon_config.hpp"
 
-#include <fcntl.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <pwd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <CLI/CLI.hpp>
-
-#include <arpa/inet.h>
 
 #include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
-#include <cstring>
-#include <random>
 #include <stdexcept>
 
 #include "ember/node/node_name.hpp"
@@ -74,8 +67,8 @@ ListenAddress parse_listen(const std::string& text) {
   return a;
 }
 
-// The transport binds IPv4 literals only: a host name (localhost, a Compose service) is
-// resolved here.
+// A host name (localhost, a Compose service) is resolved here, so that one that does not
+// resolve is a usage error (exit 2) before anything starts; the Node binds the address.
 std::string resolve_ipv4(const std::string& host) {
   in_addr probe{};
   if (inet_pton(AF_INET, host.c_str(), &probe) == 1) return host;
