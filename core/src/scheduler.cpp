@@ -173,9 +173,10 @@ Process* RuntimeImpl::find_work(Worker* w) {
 
 void RuntimeImpl::park(Worker* w) {
   // Spin briefly: waking a parked vCPU here costs 15-20 us, a spinning one 0.1 us.
-  for (int i = 0; i < kSpinRounds; ++i) {
+    for (int i = 0; i < kSpinRounds; ++i) {
     if (injection_.length.load(std::memory_order_relaxed) ||
-        w->queue.length.load(std::memory_order_relaxed))
+        w->queue.length.load(std::memory_order_relaxed) ||
+        workers_stop_.load(std::memory_order_relaxed))  // a loaded machine makes yields slow
       return;
     std::this_thread::yield();
   }
