@@ -308,15 +308,7 @@ void RuntimeImpl::route_remote(Signal* s) {
     return d->route(*s);
   }
   static const Atom noconnection("noconnection");
-  if (s->kind == SignalKind::kLink) {
-    send_exit(s->to, s->from, noconnection, true);
-  } else if (s->kind == SignalKind::kMonitor) {
-    Signal* down = make_signal(SignalKind::kDown, s->to, s->from);
-    down->ref = s->ref;
-    down->payload = noconnection;
-    deliver(down);
-  }
-  free_signal(s);
+  bounce(s, noconnection);
 }
 
 // Erlang: {Name, Node} ! Msg never fails, whether or not the name exists.
@@ -327,15 +319,15 @@ void RuntimeImpl::send_named(Pid from, RemoteName to, Term message) {
     if (auto pid = whereis(to.name)) send(from, *pid, std::move(message));
 }
 
-// The target is gone: a link or monitor learns it at once (noproc); the rest is dropped.
-void RuntimeImpl::bounce(Signal* s) {
-  static const Atom noproc("noproc");
+// The target is gone (noproc) or out of reach (noconnection): a link or monitor learns it
+// at once; the rest is dropped.
+void RuntimeImpl::bounce(Signal* s, const Atom& reason) {
   if (s->kind == SignalKind::kLink) {
-    send_exit(s->to, s->from, noproc, true);
+    send_exit(s->to, s->from, reason, true);
   } else if (s->kind == SignalKind::kMonitor) {
     Signal* down = make_signal(SignalKind::kDown, s->to, s->from);
     down->ref = s->ref;
-    down->payload = noproc;
+    down->payload = reason;
     deliver(down);
   }
   free_signal(s);

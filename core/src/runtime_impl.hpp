@@ -145,7 +145,11 @@ class RuntimeImpl {
   void terminate(Process* p);
   void handle_exit_signal(Process* p, Signal* s);
   void append_saved(Process* p, Signal* s);
-  void bounce(Signal* s);
+  void bounce(Signal* s, const Atom& reason = noproc_atom());
+  static const Atom& noproc_atom() {
+    static const Atom a("noproc");
+    return a;
+  }
   void timer_loop();
   void watchdog();
   void blocking_loop();

@@ -367,55 +367,41 @@ struct Node::Impl {
     if (ch) push(*ch, frame, s.from);
   }
 
-  // Remembers links and monitors that cross, so a lost peer can fire them here.
-  static void note_outbound(Peer& p, const Signal& s) {
-    switch (s.kind) {
+  // Remembers the links and monitors that cross, so a lost peer can fire them here. A
+  // signal going out runs from `local` (its sender) to `remote`; one coming in the other
+  // way. A monitor set up by the local side is kWatching, by the remote side kWatchedBy.
+  static void note(Peer& p, SignalKind kind, bool linked, Pid local, Pid remote, Ref ref,
+                   bool outbound) {
+    using R = CrossRelation;
+    R::Kind set_here = outbound ? R::kWatching : R::kWatchedBy;
+    switch (kind) {
       case SignalKind::kLink:
-        p.relations.insert({CrossRelation::kLink, s.from, s.to, {}});
+        p.relations.insert({R::kLink, local, remote, {}});
         break;
       case SignalKind::kUnlink:
-        p.relations.erase({CrossRelation::kLink, s.from, s.to, {}});
+        p.relations.erase({R::kLink, local, remote, {}});
         break;
       case SignalKind::kExit:
-        if (s.linked) p.relations.erase({CrossRelation::kLink, s.from, s.to, {}});
+        if (linked) p.relations.erase({R::kLink, local, remote, {}});
         break;
       case SignalKind::kMonitor:
-        p.relations.insert({CrossRelation::kWatching, s.from, s.to, s.ref});
+        p.relations.insert({set_here, local, remote, ref});
         break;
       case SignalKind::kDemonitor:
-        p.relations.erase({CrossRelation::kWatching, s.from, s.to, s.ref});
+        p.relations.erase({set_here, local, remote, ref});
         break;
-      case SignalKind::kDown:
-        p.relations.erase({CrossRelation::kWatchedBy, s.from, s.to, s.ref});
+      case SignalKind::kDown:  // ends a watch set up by the other side
+        p.relations.erase({outbound ? R::kWatchedBy : R::kWatching, local, remote, ref});
         break;
       default:
         break;
     }
   }
-
+  static void note_outbound(Peer& p, const Signal& s) {
+    note(p, s.kind, s.linked, s.from, s.to, s.ref, true);
+  }
   static void note_inbound(Peer& p, const InboundSignal& s) {
-    switch (s.kind) {
-      case SignalKind::kLink:
-        p.relations.insert({CrossRelation::kLink, s.to, s.from, {}});
-        break;
-      case SignalKind::kUnlink:
-        p.relations.erase({CrossRelation::kLink, s.to, s.from, {}});
-        break;
-      case SignalKind::kExit:
-        if (s.linked) p.relations.erase({CrossRelation::kLink, s.to, s.from, {}});
-        break;
-      case SignalKind::kMonitor:
-        p.relations.insert({CrossRelation::kWatchedBy, s.to, s.from, s.ref});
-        break;
-      case SignalKind::kDemonitor:
-        p.relations.erase({CrossRelation::kWatchedBy, s.to, s.from, s.ref});
-        break;
-      case SignalKind::kDown:
-        p.relations.erase({CrossRelation::kWatching, s.to, s.from, s.ref});
-        break;
-      default:
-        break;
-    }
+    note(p, s.kind, s.linked, s.to, s.from, s.ref, false);
   }
 
   // The target cannot be reached: a link or monitor hears `reason` at once.
@@ -586,7 +572,7 @@ struct Node::Impl {
     Peer& p = peers.at(it->second);
     conn_peer.erase(it);
     if (p.state != PeerState::kUp || p.conn != id) return;
-        if (p.hidden)  // a tool that came and went
+    if (p.hidden)  // a tool that came and went
       spdlog::info("ember: {}: {} left: {}", name.text(), p.name.text(), why);
     else
       spdlog::warn("ember: {} lost {}: {}", name.text(), p.name.text(), why);
