@@ -293,7 +293,7 @@ void RuntimeImpl::arm_timeout(Process* p, std::uint64_t ms) {
 }
 
 void RuntimeImpl::cancel_timeout(Process* p) {
-  if (!p->timer.armed)
+    if (!p->timer.armed.load(std::memory_order_relaxed))
     return;  // only this process arms it; the timer thread disarms under the lock
   std::lock_guard lock(timer_mutex_);
   wheel_.cancel(&p->timer);

@@ -1,6 +1,7 @@
 // A hashed timing wheel: O(1) insert and cancel, 1 ms resolution.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -15,7 +16,9 @@ struct TimerNode {
   TimerNode* next = nullptr;
   TimerNode** slot = nullptr;  // the list head it hangs from, for O(1) cancel
   std::uint64_t deadline = 0;  // in ticks (ms since the runtime started)
-  bool armed = false;
+    // Written under the wheel's lock; a process reads its own receive timer's without it
+  // (RuntimeImpl::cancel_timeout skips the lock when nothing is armed), hence atomic.
+  std::atomic<bool> armed{false};
   // What firing does: a receive timeout for `target` (token = its receive number), or,
   // for a SendTimer, delivering its message to `target`.
   bool is_send = false;
