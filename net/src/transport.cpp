@@ -512,19 +512,24 @@ struct Transport::Impl {
     uv_loop_close(&loop);
   }
 
+  // Loop thread: no more connections, no more accepting.
+  void close_connections_and_listener() {
+    stopping = true;
+    std::vector<Connection*> all;
+    for (auto& [id, c] : connections) all.push_back(c.get());
+    for (Connection* c : all) close(c, "transport stopped");
+    if (config.listen && start_error.empty() &&
+        !uv_is_closing(reinterpret_cast<uv_handle_t*>(&listener)))
+      uv_close(reinterpret_cast<uv_handle_t*>(&listener), nullptr);
+  }
+
   // Closes every connection and stops accepting; returns once done. Not on the loop thread.
   void close_all() {
     std::mutex m;
     std::condition_variable cv;
     bool done = false;
     post([&] {
-      stopping = true;
-      std::vector<Connection*> all;
-      for (auto& [id, c] : connections) all.push_back(c.get());
-      for (Connection* c : all) close(c, "transport stopped");
-      if (config.listen && start_error.empty() &&
-          !uv_is_closing(reinterpret_cast<uv_handle_t*>(&listener)))
-        uv_close(reinterpret_cast<uv_handle_t*>(&listener), nullptr);
+      close_connections_and_listener();
       std::lock_guard lock(m);
       done = true;
       cv.notify_all();
@@ -535,13 +540,7 @@ struct Transport::Impl {
 
   void shutdown() {
     post([this] {
-      stopping = true;
-      std::vector<Connection*> all;
-      for (auto& [id, c] : connections) all.push_back(c.get());
-      for (Connection* c : all) close(c, "transport stopped");
-      if (config.listen && start_error.empty() &&
-          !uv_is_closing(reinterpret_cast<uv_handle_t*>(&listener)))
-        uv_close(reinterpret_cast<uv_handle_t*>(&listener), nullptr);
+      close_connections_and_listener();
       uv_close(reinterpret_cast<uv_handle_t*>(&wakeup), nullptr);
       uv_close(reinterpret_cast<uv_handle_t*>(&ticker), nullptr);
     });
