@@ -155,17 +155,46 @@ struct PeerAddress {
 }
 
 # --- global registry (Erlang's `global`): one name, one pid across connected nodes.
+# Every change to a name is decided by one node, the name's arbiter (rendezvous hash of
+# the name over the connected nodes), which commits it to every peer and answers once
+# all have acknowledged. See node/src/global_service.cpp.
 
-struct GlobalRegister {
-  name @0 :Text;
-  pid @1 :Pid;
-  version @2 :UInt64;     # per-name Lamport clock, so late frames lose to newer ones
+struct GlobalRequest {    # to the arbiter
+  requestId @0 :UInt64;   # answered by a GlobalReply with the same id; 0: no answer wanted
+  from @1 :Pid;           # who waits for the answer
+  name @2 :Text;
+  pid @3 :Pid;
+  op @4 :GlobalOp;
 }
 
-struct GlobalUnregister {
+enum GlobalOp {
+  register @0;            # the name for `pid` if it is free (or already `pid`'s)
+  unregister @1;          # the name, whoever holds it
+  ownerDown @2;           # the name, if `pid` still holds it (its owner died)
+}
+
+struct GlobalReply {      # from the arbiter, once every peer has the change
+  requestId @0 :UInt64;
+  to @1 :Pid;
+  yes @2 :Bool;
+}
+
+struct GlobalRegister {   # a commit: `name` is `pid`'s
+  name @0 :Text;
+  pid @1 :Pid;
+  version @2 :UInt64;     # Lamport clock of the change, so a late frame loses to a newer one
+  commitId @3 :UInt64;    # acknowledged with a GlobalAck; 0: no acknowledgement wanted
+}
+
+struct GlobalUnregister { # a commit: `name` is no longer `pid`'s
   name @0 :Text;
   pid @1 :Pid;
   version @2 :UInt64;
+  commitId @3 :UInt64;
+}
+
+struct GlobalAck {
+  commitId @0 :UInt64;
 }
 
 struct GlobalEntry {
@@ -174,14 +203,8 @@ struct GlobalEntry {
   version @2 :UInt64;
 }
 
-struct GlobalSync {       # the whole table, sent to a node when it connects
+struct GlobalSync {       # the whole table, sent both ways when a connection comes up
   entries @0 :List(GlobalEntry);
-}
-
-struct GlobalConflict {   # after a partition heals: the deterministic winner keeps the name
-  name @0 :Text;
-  winner @1 :Pid;
-  loser @2 :Pid;
 }
 
 # A piece of a large frame, so a big message does not hold up small ones behind it.
@@ -213,8 +236,10 @@ struct Frame {
     globalRegister @16 :GlobalRegister;
     globalUnregister @17 :GlobalUnregister;
     globalSync @18 :GlobalSync;
-    globalConflict @19 :GlobalConflict;
+    globalRequest @19 :GlobalRequest;
     fragment @20 :Fragment;
     unlinkAck @21 :Link;
+    globalReply @22 :GlobalReply;
+    globalAck @23 :GlobalAck;
   }
 }

@@ -176,9 +176,14 @@ void check(wire::Frame::Reader f) {
     case wire::Frame::GLOBAL_SYNC:
       for (auto e : f.getGlobalSync().getEntries()) check_global_entry(e.getName(), e.getPid());
       return;
-    case wire::Frame::GLOBAL_CONFLICT:
-      read_pid(f.getGlobalConflict().getWinner());
-      read_pid(f.getGlobalConflict().getLoser());
+    case wire::Frame::GLOBAL_REQUEST:
+      read_pid(f.getGlobalRequest().getFrom());
+      check_global_entry(f.getGlobalRequest().getName(), f.getGlobalRequest().getPid());
+      return;
+    case wire::Frame::GLOBAL_REPLY:
+      read_pid(f.getGlobalReply().getTo());
+      return;
+    case wire::Frame::GLOBAL_ACK:
       return;
     case wire::Frame::PEERS:
       for (auto p : f.getPeers().getNodes()) check_name(p.getNode().getName());

@@ -22,6 +22,7 @@
 #include "ember/net/transport.hpp"
 #include "ember/node/admin.hpp"
 #include "ember/node/node_name.hpp"
+#include "global_service.hpp"
 #include "signal_frames.hpp"
 
 namespace ember {
@@ -128,7 +129,7 @@ void register_remote_function(const std::string& name, RemoteFunction f) {
 
 // ---------------------------------------------------------------------------------------
 
-struct Node::Impl {
+struct Node::Impl final : detail::GlobalPeers {
   enum class PeerState { kIdle, kConnecting, kUp };
 
   struct Peer {
@@ -165,7 +166,9 @@ struct Node::Impl {
   std::condition_variable changed;      // a peer came up or failed
   std::map<std::uint32_t, Peer> peers;  // by name atom index
   std::unordered_map<net::ConnectionId, std::uint32_t> conn_peer;
+  std::unordered_set<std::uint32_t> blocked;  // fault injection: nodes we act cut off from
   bool stopping = false;
+  detail::GlobalService global{runtime, name, *this};
 
   Impl(Node& n, NodeConfig c)
       : node(n),
@@ -214,6 +217,7 @@ struct Node::Impl {
     };
     runtime.set_distribution(&node);
     transport = std::make_unique<net::Transport>(std::move(tc), std::move(h));
+    global.start();
     start_admin(node);
     for (const std::string& j : config.join) {
       std::lock_guard lock(mutex);
@@ -249,7 +253,7 @@ struct Node::Impl {
   }
 
   void start_connect(Peer& p) {
-    if (stopping || !transport) return;
+    if (stopping || !transport || blocked.contains(p.name.index())) return;
     p.state = PeerState::kConnecting;
     net::ConnectionId id = transport->connect(p.address.host, p.address.port);
     p.attempts.insert(id);
@@ -262,6 +266,7 @@ struct Node::Impl {
   std::optional<net::Channel> channel_or_queue(Peer& p, std::vector<std::byte>& frame,
                                                Pid sender = Pid()) {
     if (p.state == PeerState::kUp) return p.channel;
+    if (blocked.contains(p.name.index())) return std::nullopt;  // lost, as on a cut cable
     p.pending.push_back({sender.bits(), std::move(frame)});
     frame = {};
     if (p.state == PeerState::kIdle) start_connect(p);
@@ -459,6 +464,7 @@ struct Node::Impl {
     }
     if (peer_name == name) return Verdict::kRefuse;
     std::unique_lock lock(mutex);
+    if (blocked.contains(peer_name.index())) return Verdict::kRefuse;
     Peer& p = peer_named(peer_name);
     if (info.hidden) {
       p.attempts.insert(id);
@@ -502,7 +508,8 @@ struct Node::Impl {
       if (p.state == PeerState::kConnecting && p.attempts.empty()) lose(p, lock);
       return;
     }
-    if (p.state == PeerState::kUp) {  // lost a race the Hello check did not see
+    if (p.state == PeerState::kUp || blocked.contains(p.name.index())) {
+      // Lost a race the Hello check did not see, or cut off meanwhile.
       lock.unlock();
       transport->close(id);
       return;
@@ -520,6 +527,10 @@ struct Node::Impl {
     if (!p.hidden && !config.hidden) send_peers(id);  // a tool must not join clusters together
     changed.notify_all();
     spdlog::info("ember: {} connected to {}", name.text(), p.name.text());
+    bool visible = !p.hidden && !config.hidden;
+    Atom up = p.name;
+    lock.unlock();
+    if (visible) global.on_peer_up(up);
   }
 
   // Tells a new peer whom we know, so it can close the mesh.
@@ -592,8 +603,10 @@ struct Node::Impl {
     p.node_monitors.clear();
     p.spawns.clear();
     Atom lost = p.name;
+    bool visible = !p.hidden;
     changed.notify_all();
     lock.unlock();
+    if (visible) global.on_peer_down(lost);
     const Term reason = atom_noconnection();
     for (const CrossRelation& r : relations) {
       switch (r.kind) {
@@ -644,9 +657,73 @@ struct Node::Impl {
         return on_spawn_reply(id, f.getSpawnReply());
       case wire::Frame::PEERS:
         return on_peers(f.getPeers());
+      case wire::Frame::GLOBAL_REQUEST:
+      case wire::Frame::GLOBAL_REPLY:
+      case wire::Frame::GLOBAL_REGISTER:
+      case wire::Frame::GLOBAL_UNREGISTER:
+      case wire::Frame::GLOBAL_ACK:
+      case wire::Frame::GLOBAL_SYNC:
+        return on_global_frame(id, f);
       default:
         spdlog::debug("ember: ignoring frame kind {}", unsigned(f.which()));
     }
+  }
+
+  // Only visible peers take part in the registry: a tool's node keeps no table.
+  void on_global_frame(net::ConnectionId id, wire::Frame::Reader f) {
+    Atom from;
+    {
+      std::lock_guard lock(mutex);
+      auto it = conn_peer.find(id);
+      if (it == conn_peer.end() || config.hidden) return;
+      const Peer& p = peers.at(it->second);
+      if (p.hidden || p.state != PeerState::kUp || p.conn != id) return;
+      from = p.name;
+    }
+    global.on_frame(from, f);
+  }
+
+  // --- detail::GlobalPeers ---
+
+  std::vector<Atom> members() const override {
+    if (config.hidden) return {};
+    return nodes();
+  }
+
+  void send_to(Atom peer, std::span<const std::byte> frame) override {
+    std::optional<net::Channel> ch;
+    {
+      std::lock_guard lock(mutex);
+      auto it = peers.find(peer.index());
+      if (stopping || it == peers.end() || it->second.state != PeerState::kUp) return;
+      ch = it->second.channel;
+    }
+    transport->send(*ch, frame, 0, net::Outbox::Mode::kForce);
+  }
+
+  bool reachable(Pid pid) override {
+    if (pid.node() == index) return true;
+    NodeIdentity id = NodeTable::identity(pid.node());
+    if (id.name == name) return false;  // an earlier life of this node
+    std::lock_guard lock(mutex);
+    Peer& p = peer_named(id.name);
+    if (p.state == PeerState::kUp) return p.creation == id.creation;
+    if (p.state == PeerState::kIdle) start_connect(p);
+    return true;
+  }
+
+  void block(Atom target, bool on) {
+    std::unique_lock lock(mutex);
+    if (!on) {
+      blocked.erase(target.index());
+      return;
+    }
+    blocked.insert(target.index());
+    auto it = peers.find(target.index());
+    if (it == peers.end() || it->second.state != PeerState::kUp) return;
+    net::ConnectionId conn = it->second.conn;
+    lock.unlock();
+    transport->close(conn);
   }
 
   void on_peers(wire::Peers::Reader peers_frame) {
@@ -884,6 +961,37 @@ bool Node::monitor_node(Self self, Atom node, bool on) {
 
 Node::SendResult Node::try_send(Self self, Pid to, Term message) {
   return impl_->try_send(self.pid(), to, std::move(message));
+}
+
+std::optional<Pid> Node::whereis_global(Atom name) const {
+  return impl_->global.table().whereis(name);
+}
+
+std::vector<std::pair<Atom, Pid>> Node::global_names() const {
+  std::vector<std::pair<Atom, Pid>> out;
+  for (const detail::GlobalEntry& e : impl_->global.table().entries())
+    out.emplace_back(e.name, e.pid);
+  return out;
+}
+
+std::uint64_t Node::global_digest() const {
+  return impl_->global.table().digest();
+}
+
+void Node::set_global_resolver(GlobalResolver resolver) {
+  impl_->global.set_resolver(std::move(resolver));
+}
+
+void Node::block(Atom node) {
+  impl_->block(Atom(canonical(node.text()).to_string()), true);
+}
+
+void Node::unblock(Atom node) {
+  impl_->block(Atom(canonical(node.text()).to_string()), false);
+}
+
+detail::GlobalService& detail::global_service(Node& node) {
+  return node.impl().global;
 }
 
 Node* Node::of(Self self) {

@@ -13,6 +13,7 @@
 
 #include "ember/core/co.hpp"
 #include "ember/core/runtime.hpp"
+#include "ember/node/global.hpp"
 
 namespace ember {
 
@@ -87,6 +88,21 @@ class Node final : public Distribution {
   // A local target is an ordinary send.
   enum class SendResult { kSent, kBusy };
   SendResult try_send(Self self, Pid to, Term message);
+
+  // The global registry as this node sees it (register and unregister are in global.hpp:
+  // they wait, so they run in processes). Lookups are local.
+  std::optional<Pid> whereis_global(Atom name) const;
+  std::vector<std::pair<Atom, Pid>> global_names() const;  // sorted by name
+  // Equal on nodes whose tables are equal (xxHash of the sorted names and pids).
+  std::uint64_t global_digest() const;
+  // Set it the same on every node, before they meet (see GlobalResolver).
+  void set_global_resolver(GlobalResolver resolver);
+
+  // Fault injection, for tests of partitions: until unblocked, this node drops its
+  // connection to `node`, refuses it and never dials it, and frames for it are lost, as
+  // on a cut cable. Block both ways to cut both ways.
+  void block(Atom node);
+  void unblock(Atom node);
 
   // The Node a process runs on, or null for a Runtime without one.
   static Node* of(Self self);
