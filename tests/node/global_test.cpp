@@ -303,3 +303,30 @@ TEST_CASE("global: the table applies newer commits only, and removals of the hol
   CHECK(t.release("m"_a, p));
   CHECK(t.size() == 0);
 }
+
+TEST_CASE("global: registrations survive the loss of their arbiter mid-way") {
+  Trio t("m");
+  constexpr int kNames = 200;
+  std::atomic<int> yes{0}, other{0};
+  std::atomic<int> started{0};
+  std::thread registrar([&] {
+    t.a->runtime().run([&](Self self) -> Proc {
+      for (int i = 0; i < kNames; ++i)
+        self.spawn([&, i, parent = self.pid()](Self s) -> Proc {
+          started++;
+          GlobalResult r = co_await register_global(s, Atom("mid_" + std::to_string(i)), s.pid());
+          (r == GlobalResult::kYes ? yes : other)++;
+          s.send(parent, "done"_a);
+          co_await s.receive("stop"_p);
+        });
+      for (int i = 0; i < kNames; ++i) co_await self.receive("done"_p).after(30s);
+    });
+  });
+  REQUIRE(eventually([&] { return started > kNames / 4; }));
+  t.c.reset();  // about a third of the names had c as their arbiter
+  registrar.join();
+  CHECK(yes == kNames);  // each asked the name's next arbiter: none hung, none refused
+  CHECK(other == 0);
+  CHECK(eventually([&] { return t.b->global_names().size() == std::size_t(kNames); }));
+  CHECK(t.a->global_digest() == t.b->global_digest());
+}
