@@ -32,7 +32,7 @@ deps:
 # Sanitizer builds skip the benchmarks: they are measured in Release only.
 $(BUILD_DIR)/build.ninja:
 	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DEMBER_SANITIZE=$(SANITIZE) \
-	  $(if $(SANITIZE),-DEMBER_BENCH=OFF)
+	  $(if $(SANITIZE),-DEMBER_BENCH=OFF "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -DNDEBUG")
 
 build: deps $(BUILD_DIR)/build.ninja
 	cmake --build $(BUILD_DIR) -j $(JOBS)

@@ -22,7 +22,7 @@ struct Table {
   }
 };
 
-Table& table() {
+Table& node_table() {
   static Table* t = new Table();  // never destroyed: indexes outlive every static
   return *t;
 }
@@ -30,7 +30,7 @@ Table& table() {
 }  // namespace
 
 std::optional<std::uint32_t> NodeTable::intern(Atom name, std::uint32_t creation) noexcept {
-  Table& t = table();
+  Table& t = node_table();
   // Published entries never change, so the common case (a known node) takes no lock.
   std::uint32_t seen = t.count.load(std::memory_order_acquire);
   for (std::uint32_t i = 0; i < seen; ++i)
@@ -46,13 +46,13 @@ std::optional<std::uint32_t> NodeTable::intern(Atom name, std::uint32_t creation
 }
 
 NodeIdentity NodeTable::identity(std::uint32_t index) {
-  Table& t = table();
+  Table& t = node_table();
   if (index >= t.count.load(std::memory_order_acquire)) return NodeIdentity{};
   return t.entries[index];
 }
 
 std::uint32_t NodeTable::size() {
-  return table().count.load(std::memory_order_acquire);
+  return node_table().count.load(std::memory_order_acquire);
 }
 
 }  // namespace ember

@@ -12,7 +12,7 @@ using namespace ember;
 using namespace std::chrono_literals;
 
 namespace {
-const Atom kDown("DOWN"), kExit("EXIT");
+const Atom kTaskDown("DOWN"), kTaskExit("EXIT");
 
 Co<int> add_later(Self self, int a, int b) {
   co_await self.yield();
@@ -34,7 +34,7 @@ TEST_CASE("38_task_async_await") {
     result = co_await task::await(self, t);
     mailbox = self.message_queue_len();
     Ref r = self.monitor(t.pid);
-    task_down = (co_await self.receive(match(tuple(kDown, r, _, _, _))))[4];
+    task_down = (co_await self.receive(match(tuple(kTaskDown, r, _, _, _))))[4];
   });
   CHECK(result == Term(42));
   CHECK(mailbox == 0);
@@ -59,8 +59,8 @@ TEST_CASE("39_task_await_timeout") {
     Ref ro = self.monitor(owner);
     Pid task_pid = (co_await self.receive(match(tuple("task"_a, _)))).pid(1);
     Ref rt_ = self.monitor(task_pid);
-    owner_exit = (co_await self.receive(match(tuple(kDown, ro, _, _, _))))[4];
-    task_exit = (co_await self.receive(match(tuple(kDown, rt_, _, _, _))))[4];
+    owner_exit = (co_await self.receive(match(tuple(kTaskDown, ro, _, _, _))))[4];
+    task_exit = (co_await self.receive(match(tuple(kTaskDown, rt_, _, _, _))))[4];
   });
   CHECK_FALSE(await_returned);
   REQUIRE(owner_exit.is_tuple(2));
@@ -88,8 +88,8 @@ TEST_CASE("40_task_async_crash_propagates") {
     Pid task_pid = (co_await self.receive(match(tuple("task"_a, _)))).pid(1);
     Ref rtask = self.monitor(task_pid);
     self.send(task_pid, "boom"_a);
-    task_exit = (co_await self.receive(match(tuple(kDown, rtask, _, _, _))))[4];
-    owner_exit = (co_await self.receive(match(tuple(kDown, ro, _, _, _))))[4];
+    task_exit = (co_await self.receive(match(tuple(kTaskDown, rtask, _, _, _))))[4];
+    owner_exit = (co_await self.receive(match(tuple(kTaskDown, ro, _, _, _))))[4];
   });
   CHECK(task_exit == tuple(Atom("exception"), "boom"));
   CHECK(owner_exit == task_exit);
@@ -139,7 +139,7 @@ TEST_CASE("43_supervisor_restart") {
       s.runtime().register_name(Atom("worker"), w);
       s.send(test, "started"_a);
       for (;;) {
-        auto m = co_await s.receive(match(tuple(kExit, w, _)));
+        auto m = co_await s.receive(match(tuple(kTaskExit, w, _)));
         s.send(test, tuple("crashed"_a, m[2]));
         w = s.spawn_link(worker);
         s.runtime().register_name(Atom("worker"), w);
