@@ -207,6 +207,18 @@ struct GlobalSync {       # the whole table, sent both ways when a connection co
   entries @0 :List(GlobalEntry);
 }
 
+# --- process groups (Erlang's pg): each node announces its own processes' memberships.
+
+struct PgMembers {        # join or leave: these local pids, once each (repeats count)
+  scope @0 :Text;
+  group @1 :Term;
+  pids @2 :List(Pid);
+}
+
+struct PgSync {           # every membership of the sender's processes, on connect
+  groups @0 :List(PgMembers);
+}
+
 # A piece of a large frame, so a big message does not hold up small ones behind it.
 struct Fragment {
   sequence @0 :UInt64;    # identifies the frame being sent in pieces on this connection
@@ -241,5 +253,8 @@ struct Frame {
     unlinkAck @21 :Link;
     globalReply @22 :GlobalReply;
     globalAck @23 :GlobalAck;
+    pgJoin @24 :PgMembers;
+    pgLeave @25 :PgMembers;
+    pgSync @26 :PgSync;
   }
 }

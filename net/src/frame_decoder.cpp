@@ -117,6 +117,12 @@ void check_global_entry(capnp::Text::Reader name, wire::Pid::Reader pid) {
   read_pid(pid);
 }
 
+void check_pg(wire::PgMembers::Reader m) {
+  if (m.getScope().size() > Atom::kMaxLength) throw WireError("pg scope longer than 255 bytes");
+  read_term(m.getGroup());
+  for (auto p : m.getPids()) read_pid(p);
+}
+
 void check(wire::Frame::Reader f) {
   switch (f.which()) {
     case wire::Frame::SEND:
@@ -184,6 +190,15 @@ void check(wire::Frame::Reader f) {
       read_pid(f.getGlobalReply().getTo());
       return;
     case wire::Frame::GLOBAL_ACK:
+      return;
+    case wire::Frame::PG_JOIN:
+      check_pg(f.getPgJoin());
+      return;
+    case wire::Frame::PG_LEAVE:
+      check_pg(f.getPgLeave());
+      return;
+    case wire::Frame::PG_SYNC:
+      for (auto m : f.getPgSync().getGroups()) check_pg(m);
       return;
     case wire::Frame::PEERS:
       for (auto p : f.getPeers().getNodes()) check_name(p.getNode().getName());

@@ -22,10 +22,6 @@ const Atom& atom_retry() {
   static const Atom a("retry");
   return a;
 }
-const Atom& atom_watch() {
-  static const Atom a("watch");
-  return a;
-}
 
 template <class Fill>
 std::vector<std::byte> encode(Fill&& fill) {
@@ -76,28 +72,11 @@ const Atom& global_reply_tag() {
   return a;
 }
 
-// Monitors the local pids that hold global names; their DOWN frees the names.
-struct GlobalWatcher {
-  static Proc run(Self self, GlobalService* service) {
-    std::unordered_set<std::uint64_t> watched;
-    for (;;) {
-      auto m = co_await self.receive();
-      const Term& t = m.term();
-      if (t.is_tuple(2) && t[0].is(atom_watch()) && t[1].is_pid()) {
-        if (watched.insert(t[1].pid().bits()).second) self.monitor(t[1].pid());
-      } else if (t.is_tuple(5) && t[0].is(Atom("DOWN")) && t[3].is_pid()) {
-        watched.erase(t[3].pid().bits());
-        service->owner_down(t[3].pid());
-      }
-    }
-  }
-};
-
-GlobalService::GlobalService(Runtime& runtime, Atom self, GlobalPeers& peers)
+GlobalService::GlobalService(Runtime& runtime, Atom self, ClusterPeers& peers)
     : runtime_(runtime), self_(self), peers_(peers) {}
 
 void GlobalService::start() {
-  watcher_ = runtime_.spawn([this](Self s) { return GlobalWatcher::run(s, this); });
+  watcher_.start(runtime_, [this](Pid pid) { owner_down(pid); });
 }
 
 void GlobalService::set_resolver(GlobalResolver r) {
@@ -217,7 +196,7 @@ void GlobalService::finish(Answer a) {
 }
 
 void GlobalService::took(const GlobalEntry& e) {
-  if (e.pid.node() == runtime_.node()) runtime_.send(watcher_, tuple(atom_watch(), e.pid));
+  if (e.pid.node() == runtime_.node()) watcher_.watch(e.pid);
 }
 
 void GlobalService::ack(Atom to, std::uint64_t commit_id) {
@@ -304,7 +283,7 @@ void GlobalService::resolve_conflicts(const std::vector<GlobalConflict>& conflic
     if (c.kept.valid()) took({c.name, c.kept, 0});
     for (Pid loser : c.losers)
       if (loser.node() == runtime_.node())  // each node tells its own processes only
-        deliver_signal(runtime_, SignalKind::kExit, watcher_, loser, {}, tuple(tag, c.name));
+        deliver_signal(runtime_, SignalKind::kExit, watcher_.pid(), loser, {}, tuple(tag, c.name));
   }
 }
 

@@ -19,8 +19,10 @@
 #include <unordered_set>
 #include <vector>
 
+#include "cluster_peers.hpp"
 #include "ember/core/runtime.hpp"
 #include "ember/node/detail/global_table.hpp"
+#include "pid_watcher.hpp"
 #include "wire.capnp.h"
 
 namespace ember {
@@ -29,21 +31,6 @@ class Node;
 
 namespace ember::detail {
 
-// What the registry needs of its node (Node::Impl). Called with no lock of the node held.
-class GlobalPeers {
- public:
-  // Visible nodes whose connection is up now; empty on a hidden node.
-  virtual std::vector<Atom> members() const = 0;
-  // Queues a frame for `node` in order with earlier ones; never waits. Dropped if down.
-  virtual void send_to(Atom node, std::span<const std::byte> frame) = 0;
-  // False if `pid` belongs to an incarnation known to be gone; otherwise true, and its
-  // node is connected to if it is not, so that a failure to reach it drops its names.
-  virtual bool reachable(Pid pid) = 0;
-
- protected:
-  ~GlobalPeers() = default;
-};
-
 enum class GlobalOp : std::uint8_t { kRegister, kUnregister, kOwnerDown };
 
 // The answer a requester receives: {'$ember_global_reply', Ref, yes | no | retry}.
@@ -51,7 +38,7 @@ const Atom& global_reply_tag();
 
 class GlobalService {
  public:
-  GlobalService(Runtime& runtime, Atom self, GlobalPeers& peers);
+  GlobalService(Runtime& runtime, Atom self, ClusterPeers& peers);
 
   void start();  // spawns the process that watches local owners
   GlobalTable& table() { return table_; }
@@ -98,13 +85,12 @@ class GlobalService {
   void resolve_conflicts(const std::vector<GlobalConflict>& conflicts);
 
   void owner_down(Pid pid);  // from the watcher process
-  friend struct GlobalWatcher;
 
   Runtime& runtime_;
   Atom self_;
-  GlobalPeers& peers_;
+  ClusterPeers& peers_;
   GlobalTable table_;
-  Pid watcher_;
+  PidWatcher watcher_;  // monitors the local pids that hold names
 
   std::mutex mutex_;  // before the node's own mutex, never after
   GlobalResolver resolver_;

@@ -23,6 +23,7 @@
 #include "ember/node/admin.hpp"
 #include "ember/node/node_name.hpp"
 #include "global_service.hpp"
+#include "pg_access.hpp"
 #include "signal_frames.hpp"
 
 namespace ember {
@@ -129,7 +130,7 @@ void register_remote_function(const std::string& name, RemoteFunction f) {
 
 // ---------------------------------------------------------------------------------------
 
-struct Node::Impl final : detail::GlobalPeers {
+struct Node::Impl final : detail::ClusterPeers {
   enum class PeerState { kIdle, kConnecting, kUp };
 
   struct Peer {
@@ -169,6 +170,7 @@ struct Node::Impl final : detail::GlobalPeers {
   std::unordered_set<std::uint32_t> blocked;  // fault injection: nodes we act cut off from
   bool stopping = false;
   detail::GlobalService global{runtime, name, *this};
+  ProcessGroups groups{runtime, name, *this};
 
   Impl(Node& n, NodeConfig c)
       : node(n),
@@ -218,6 +220,7 @@ struct Node::Impl final : detail::GlobalPeers {
     runtime.set_distribution(&node);
     transport = std::make_unique<net::Transport>(std::move(tc), std::move(h));
     global.start();
+    detail::PgAccess::start(groups);
     start_admin(node);
     for (const std::string& j : config.join) {
       std::lock_guard lock(mutex);
@@ -530,7 +533,9 @@ struct Node::Impl final : detail::GlobalPeers {
     bool visible = !p.hidden && !config.hidden;
     Atom up = p.name;
     lock.unlock();
-    if (visible) global.on_peer_up(up);
+    if (!visible) return;
+    global.on_peer_up(up);
+    detail::PgAccess::on_peer_up(groups, up);
   }
 
   // Tells a new peer whom we know, so it can close the mesh.
@@ -606,7 +611,10 @@ struct Node::Impl final : detail::GlobalPeers {
     bool visible = !p.hidden;
     changed.notify_all();
     lock.unlock();
-    if (visible) global.on_peer_down(lost);
+    if (visible) {
+      global.on_peer_down(lost);
+      detail::PgAccess::on_peer_down(groups, lost);
+    }
     const Term reason = atom_noconnection();
     for (const CrossRelation& r : relations) {
       switch (r.kind) {
@@ -663,14 +671,17 @@ struct Node::Impl final : detail::GlobalPeers {
       case wire::Frame::GLOBAL_UNREGISTER:
       case wire::Frame::GLOBAL_ACK:
       case wire::Frame::GLOBAL_SYNC:
-        return on_global_frame(id, f);
+      case wire::Frame::PG_JOIN:
+      case wire::Frame::PG_LEAVE:
+      case wire::Frame::PG_SYNC:
+        return on_cluster_frame(id, f);
       default:
         spdlog::debug("ember: ignoring frame kind {}", unsigned(f.which()));
     }
   }
 
-  // Only visible peers take part in the registry: a tool's node keeps no table.
-  void on_global_frame(net::ConnectionId id, wire::Frame::Reader f) {
+  // Only visible peers take part in the registry and groups: a tool's node keeps neither.
+  void on_cluster_frame(net::ConnectionId id, wire::Frame::Reader f) {
     Atom from;
     {
       std::lock_guard lock(mutex);
@@ -680,10 +691,14 @@ struct Node::Impl final : detail::GlobalPeers {
       if (p.hidden || p.state != PeerState::kUp || p.conn != id) return;
       from = p.name;
     }
-    global.on_frame(from, f);
+    if (f.which() == wire::Frame::PG_JOIN || f.which() == wire::Frame::PG_LEAVE ||
+        f.which() == wire::Frame::PG_SYNC)
+      detail::PgAccess::on_frame(groups, from, f);
+    else
+      global.on_frame(from, f);
   }
 
-  // --- detail::GlobalPeers ---
+  // --- detail::ClusterPeers ---
 
   std::vector<Atom> members() const override {
     if (config.hidden) return {};
@@ -980,6 +995,10 @@ std::uint64_t Node::global_digest() const {
 
 void Node::set_global_resolver(GlobalResolver resolver) {
   impl_->global.set_resolver(std::move(resolver));
+}
+
+ProcessGroups& Node::groups() {
+  return impl_->groups;
 }
 
 void Node::block(Atom node) {

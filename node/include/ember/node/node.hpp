@@ -14,6 +14,7 @@
 #include "ember/core/co.hpp"
 #include "ember/core/runtime.hpp"
 #include "ember/node/global.hpp"
+#include "ember/node/process_groups.hpp"
 
 namespace ember {
 
@@ -97,6 +98,9 @@ class Node final : public Distribution {
   std::uint64_t global_digest() const;
   // Set it the same on every node, before they meet (see GlobalResolver).
   void set_global_resolver(GlobalResolver resolver);
+
+  // Process groups (pg) as this node sees them; process_groups.hpp has pg:: for processes.
+  ProcessGroups& groups();
 
   // Fault injection, for tests of partitions: until unblocked, this node drops its
   // connection to `node`, refuses it and never dials it, and frames for it are lost, as
