@@ -363,8 +363,10 @@ struct Node::Impl final : detail::ClusterPeers {
       std::lock_guard lock(mutex);
       if (stopping) return;
       Peer& p = peer_named(id.name);
-      if (p.state == PeerState::kUp && p.creation != id.creation) {
-        // The pid names an incarnation that is gone: its node restarted meanwhile.
+      if ((p.state == PeerState::kUp && p.creation != id.creation) ||
+          blocked.contains(p.name.index())) {
+        // The pid names an incarnation that is gone (its node restarted meanwhile), or a
+        // node we are cut off from.
         return bounce_locked(s, atom_noconnection());
       }
       note_outbound(p, s);
@@ -511,8 +513,16 @@ struct Node::Impl final : detail::ClusterPeers {
       if (p.state == PeerState::kConnecting && p.attempts.empty()) lose(p, lock);
       return;
     }
-    if (p.state == PeerState::kUp || blocked.contains(p.name.index())) {
-      // Lost a race the Hello check did not see, or cut off meanwhile.
+    if (blocked.contains(p.name.index())) {  // cut off while the handshake ran
+      p.last_error = "blocked (fault injection)";
+      conn_peer.erase(it);
+      lock.unlock();
+      transport->close(id);
+      lock.lock();
+      if (p.state == PeerState::kConnecting && p.attempts.empty()) lose(p, lock);
+      return;
+    }
+    if (p.state == PeerState::kUp) {  // lost a race the Hello check did not see
       lock.unlock();
       transport->close(id);
       return;
@@ -736,7 +746,11 @@ struct Node::Impl final : detail::ClusterPeers {
     blocked.insert(target.index());
     auto it = peers.find(target.index());
     if (it == peers.end() || it->second.state != PeerState::kUp) return;
+    // Lost now, not when the loop thread gets to the close: block() returns with the
+    // peer's links, monitors and names already gone.
     net::ConnectionId conn = it->second.conn;
+    conn_peer.erase(conn);
+    lose(it->second, lock);
     lock.unlock();
     transport->close(conn);
   }
@@ -889,6 +903,11 @@ struct Node::Impl final : detail::ClusterPeers {
     if (!on) {
       auto& m = p.node_monitors;
       if (auto it = std::find(m.begin(), m.end(), watcher); it != m.end()) m.erase(it);
+      return true;
+    }
+    if (blocked.contains(p.name.index())) {  // as a connection attempt that fails at once
+      lock.unlock();
+      runtime.send(watcher, tuple(Atom("nodedown"), target));
       return true;
     }
     p.node_monitors.push_back(watcher);

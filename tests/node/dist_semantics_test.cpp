@@ -294,3 +294,34 @@ TEST_CASE("a hidden node does not tell its peers about each other") {
   CHECK(a.nodes().empty());
   CHECK(b.nodes().empty());
 }
+
+TEST_CASE("block: a cut-off peer is lost; links, monitors and node monitors hear so at once") {
+  Node origin(config("origin")), peer(config("peer"));
+  Pid r;
+  run_on(origin, [&](Self self) -> Proc {
+    auto e = co_await spawn_remote(self, peer.name(), "wait_for_orders", Term());
+    r = e.pid;
+  });
+  REQUIRE(r.valid());
+  origin.block(peer.name());
+  CHECK(origin.nodes().empty());
+  Term link_exit, down, nodedown;
+  run_on(origin, [&](Self self) -> Proc {
+    self.trap_exit(true);
+    self.link(r);
+    auto m = co_await self.receive(match(tuple(kExit, r, _))).after(5s);
+    link_exit = m.timed_out() ? Term() : m[2];
+    Ref ref = self.monitor(r);
+    auto d = co_await self.receive(match(tuple(kDown, ref, _, _, _))).after(5s);
+    down = d.timed_out() ? Term() : d[4];
+    Node::of(self)->monitor_node(self, peer.name());
+    auto n = co_await self.receive("{nodedown, _}"_p).after(5s);
+    nodedown = n.term();
+  });
+  CHECK(link_exit == Term("noconnection"_a));
+  CHECK(down == Term("noconnection"_a));
+  CHECK(nodedown == tuple("nodedown"_a, peer.name()));
+  CHECK(!origin.connect(peer.name(), 1s));
+  origin.unblock(peer.name());
+  CHECK(origin.connect(peer.name()));
+}
