@@ -4,6 +4,7 @@
 #include <coroutine>
 #include <exception>
 #include <optional>
+#include <type_traits>
 #include <utility>
 
 #include "ember/core/detail/process.hpp"
@@ -30,6 +31,11 @@ struct CoResult<void> {
 // `co_await helper(self, ...)` from a process. The worker, not the awaiting coroutine,
 // resumes the helper and then its caller (no symmetric transfer), so a process can call
 // helpers in a loop forever without growing the thread's stack in debug builds.
+//
+// A function returning Co<T> that has nothing to wait for may `return value;` instead of
+// being a coroutine (as a kj::Promise<T> is made from a T): no frame is allocated and the
+// awaiting process continues at once. GenServer's callbacks rely on it: a handle_call
+// that only computes a reply costs no allocation.
 template <class T = void>
 class [[nodiscard]] Co {
  public:
@@ -43,26 +49,45 @@ class [[nodiscard]] Co {
   };
   using Handle = std::coroutine_handle<promise_type>;
 
-  Co(Co&& o) noexcept : handle_(std::exchange(o.handle_, {})) {}
+  // A ready value (see above). Not for Co<void>.
+  template <class U>
+  requires(!std::is_void_v<T> && !std::is_same_v<std::remove_cvref_t<U>, Co> &&
+           std::is_convertible_v<U&&, T>) Co(U&& value)
+      : ready_(std::in_place, std::forward<U>(value)) {}
+
+  // Co<void>'s ready value: `return Co<>::done();` from a function with nothing to wait for.
+  static Co done() requires std::is_void_v<T> { return Co(Handle{}); }
+
+  Co(Co&& o) noexcept : handle_(std::exchange(o.handle_, {})), ready_(std::move(o.ready_)) {}
   Co(const Co&) = delete;
   Co& operator=(const Co&) = delete;
   ~Co() {
     if (handle_) handle_.destroy();
   }
 
-  bool await_ready() const noexcept { return false; }
+  bool await_ready() const noexcept { return !handle_; }
   void await_suspend(std::coroutine_handle<>) {
     detail::Process* p = detail::current_process();
     p->helpers.push_back(handle_);
   }
   T await_resume() {
+    if (!handle_) {
+      if constexpr (std::is_void_v<T>)
+        return;
+      else
+        return std::move(*ready_);
+    }
     if (handle_.promise().exception) std::rethrow_exception(handle_.promise().exception);
     return handle_.promise().take();
   }
 
  private:
+  struct Nothing {};
+  using Ready = std::conditional_t<std::is_void_v<T>, Nothing, T>;
+
   explicit Co(Handle h) noexcept : handle_(h) {}
   Handle handle_;
+  std::optional<Ready> ready_;
 };
 
 }  // namespace ember

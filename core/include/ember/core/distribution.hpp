@@ -10,6 +10,8 @@
 
 namespace ember {
 
+class Self;
+
 // {Name, Node} ! Message: a name registered on a (possibly remote) node.
 struct RemoteName {
   Atom name;
@@ -25,6 +27,11 @@ class Distribution {
   virtual void route(const detail::Signal& s) = 0;
   // A message to a name on `to.node`, which may be this node.
   virtual void send_named(Pid from, RemoteName to, Term message) = 0;
+  // erlang:monitor_node(Node, On) for code in core (gen_server's call to {Name, Node},
+  // which cannot monitor a name on another node): while on, {nodedown, Node} arrives
+  // when the connection to `node` is lost, or at once if it cannot be made. Stackable.
+  // Node's monitor_node overrides it; this default (no network) sends nodedown at once.
+  virtual bool monitor_node(Self self, Atom node, bool on);
 };
 
 }  // namespace ember

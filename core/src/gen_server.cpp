@@ -1,0 +1,574 @@
+// GenServer: the server loop (init, dispatch, terminate) and the client calls.
+#include "ember/core/gen_server.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "ember/core/errors.hpp"
+#include "ember/core/term_text.hpp"
+#include "gen_server_internal.hpp"
+#include "runtime_impl.hpp"
+
+namespace ember {
+
+namespace detail {
+
+const GenAtoms& gen_atoms() {
+  static const GenAtoms a{Atom("$gen_call"),
+                          Atom("$gen_cast"),
+                          Atom("system"),
+                          Atom("DOWN"),
+                          Atom("EXIT"),
+                          Atom("nodedown"),
+                          Atom("noproc"),
+                          Atom("noconnection"),
+                          Atom("timeout"),
+                          Atom("gen_server"),
+                          Atom("call"),
+                          Atom("terminate"),
+                          Atom("shutdown"),
+                          Atom("kill"),
+                          Atom("killed"),
+                          Atom("bad_call"),
+                          Atom("bad_cast"),
+                          Atom("bad_return_value"),
+                          Atom("already_started"),
+                          Atom("calling_self"),
+                          Atom("infinity"),
+                          Atom("$ember_pid"),
+                          Atom("unknown_system_msg"),
+                          Atom("bad_continue")};
+  return a;
+}
+
+Term exit_reason_of(std::exception_ptr e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const ProcessExit& x) {
+    return x.reason;
+  } catch (const ErlangError& x) {
+    return x.reason();
+  } catch (const std::exception& x) {
+    return tuple(Atom("exception"), std::string_view(x.what()));
+  } catch (...) {
+    return tuple(Atom("exception"), "unknown exception");
+  }
+}
+
+bool is_normal_exit(const Term& reason) {
+  const GenAtoms& a = gen_atoms();
+  return reason.is(atoms::normal()) || reason.is(a.shutdown) ||
+         (reason.is_tuple(2) && reason[0].is(a.shutdown));
+}
+
+void flush_since(Self self, Ref mark, bool (*match)(void*, const Term&, std::size_t&), void* arg) {
+  Process* p = self.process();
+  PendingReceive pending;
+  pending.match = match;
+  pending.self = arg;
+  // Whatever matches arrived after `mark` was made; without the mark, look everywhere.
+  pending.cursor = p->mark && p->mark_ref == mark ? p->mark : &p->saved_head;
+  self.runtime().impl().scan(p, pending);
+}
+
+namespace {
+bool is_down_for(void* arg, const Term& m, std::size_t& clause) {
+  clause = 0;
+  return m.is_tuple(5) && m[0].is(gen_atoms().down) && m[1].is_ref() &&
+         m[1].ref() == *static_cast<Ref*>(arg);
+}
+}  // namespace
+
+void demonitor_flush(Self self, Ref ref) {
+  // A DOWN still in the inbox is dropped when it is drained (the monitor is gone); one
+  // already in the saved queue lies after the mark, so only that part is looked at.
+  self.demonitor(ref, false);
+  flush_since(self, ref, is_down_for, &ref);
+}
+
+Atom node_of(Pid pid) {
+  return NodeTable::identity(pid.node()).name;
+}
+
+}  // namespace detail
+
+using detail::gen_atoms;
+using detail::GenAtoms;
+
+// ---------------------------------------------------------------------------------------
+// Small types
+
+Term From::term() const {
+  return tuple(pid, ref);
+}
+
+Server Server::resolved(Pid pid, Term label) {
+  Server s(pid);
+  s.label_.emplace(std::move(label));
+  return s;
+}
+
+Term Server::term() const {
+  if (label_) return *label_;
+  switch (kind_) {
+    case Kind::kPid:
+      return pid_;
+    case Kind::kName:
+      return name_;
+    case Kind::kRemote:
+      break;
+  }
+  return tuple(name_, node_);
+}
+
+Term CallResult::term() const {
+  return tuple(ok_ ? atoms::ok() : atoms::error(), term_);
+}
+
+Term StartResult::term() const {
+  switch (kind_) {
+    case Kind::kOk:
+      return tuple(atoms::ok(), pid_);
+    case Kind::kError:
+      return tuple(atoms::error(), reason_);
+    case Kind::kIgnore:
+      break;
+  }
+  return Atom("ignore");
+}
+
+// ---------------------------------------------------------------------------------------
+// Callback defaults and results
+
+Co<GenServer::Result> GenServer::init(Self) {
+  return ok();
+}
+Co<GenServer::Result> GenServer::handle_call(Self, Term request, From) {
+  return stop(tuple(gen_atoms().bad_call, request));
+}
+Co<GenServer::Result> GenServer::handle_cast(Self, Term message) {
+  return stop(tuple(gen_atoms().bad_cast, message));
+}
+Co<GenServer::Result> GenServer::handle_info(Self, Term) {
+  return noreply();
+}
+Co<GenServer::Result> GenServer::handle_continue(Self, Term continuation) {
+  return stop(tuple(gen_atoms().bad_continue, continuation));
+}
+Co<> GenServer::terminate(Self, Term) {
+  return Co<>::done();
+}
+
+GenServer::Result GenServer::reply(Term value) {
+  Result r = make(Result::Kind::kReply);
+  r.has_reply_ = true;
+  r.reply_ = std::move(value);
+  return r;
+}
+GenServer::Result GenServer::stop(Term reason) {
+  Result r = make(Result::Kind::kStop);
+  r.reason_ = std::move(reason);
+  return r;
+}
+GenServer::Result GenServer::stop(Term reason, Term reply) {
+  Result r = stop(std::move(reason));
+  r.has_reply_ = true;
+  r.reply_ = std::move(reply);
+  return r;
+}
+Sent GenServer::reply(Self self, const From& from, Term value) {
+  return gen_server::reply(self, from, std::move(value));
+}
+
+// ---------------------------------------------------------------------------------------
+// The server process
+
+namespace detail {
+
+namespace {
+
+using Kind = GenServer::Result::Kind;
+
+bool is_from(const Term& t) {  // {Pid, Ref}
+  return t.is_tuple(2) && t[0].is_pid() && t[1].is_ref();
+}
+
+void log_termination(Self self, const Term& reason) {
+  if (is_normal_exit(reason)) return;
+  spdlog::error("gen_server {} terminating: {}", print_term(Term(self.pid())), print_term(reason));
+}
+
+// The failure path of init: the starter learns why and is unlinked first, so that a
+// start_link caller gets the answer without an exit signal; the name goes before it hears.
+[[noreturn]] void fail_init(Self self, const ServerStart& s, Term answer, Term reason) {
+  if (s.name) self.runtime().unregister_name(*s.name);
+  if (s.linked) self.unlink(s.starter);
+  self.send(s.starter, tuple(s.tag, std::move(answer)));
+  self.exit(std::move(reason));
+}
+
+}  // namespace
+
+Proc server_main(Self self, std::unique_ptr<GenServer> server, ServerStart start) {
+  const GenAtoms& a = gen_atoms();
+  const Pid parent = start.linked ? start.starter : self.pid();
+
+  if (start.name) {
+    bool registered = false;
+    if (!self.whereis(*start.name)) {
+      try {
+        self.register_name(*start.name);
+        registered = true;
+      } catch (const ErlangError&) {  // someone else took it meanwhile
+      }
+    }
+    if (!registered) {
+      Term holder = Term(self.whereis(*start.name).value_or(Pid()));
+      ServerStart unnamed = start;
+      unnamed.name.reset();
+      fail_init(self, unnamed, tuple(atoms::error(), tuple(a.already_started, holder)),
+                atoms::normal());
+    }
+  }
+
+  GenServer::Result result;
+  std::exception_ptr crash;
+  try {
+    result = co_await server->init(self);
+  } catch (...) {
+    crash = std::current_exception();
+  }
+  if (crash) {
+    Term reason = exit_reason_of(crash);
+    fail_init(self, start, tuple(atoms::error(), reason), reason);
+  }
+  switch (result.kind()) {
+    case Kind::kOk:
+      break;
+    case Kind::kStop:
+      fail_init(self, start, tuple(atoms::error(), result.reason()), result.reason());
+    case Kind::kIgnore:
+      fail_init(self, start, Atom("ignore"), atoms::normal());
+    default: {
+      Term reason = tuple(a.bad_return_value, Atom("init"));
+      fail_init(self, start, tuple(atoms::error(), reason), reason);
+    }
+  }
+  self.send(start.starter, tuple(start.tag, tuple(atoms::ok(), self.pid())));
+
+  std::optional<milliseconds> timeout = result.timeout();
+  std::optional<Term> continuation = result.continuation();
+  std::optional<From> caller;  // the call being handled, for its reply
+  std::optional<Term> stop_reason;
+
+  for (;;) {
+    caller.reset();
+    try {
+      if (continuation) {
+        Term c = std::move(*continuation);
+        continuation.reset();
+        result = co_await server->handle_continue(self, std::move(c));
+      } else {
+        // (Not a ?: with a co_await in each arm: g++ 12 destroys such temporaries twice.)
+        auto rcv = self.receive();
+        if (timeout) rcv.after(*timeout);
+        Message m = co_await rcv;
+        const Term& t = m.term();
+        if (m.timed_out()) {
+          result = co_await server->handle_info(self, a.timeout);
+        } else if (t.is_tuple(3) && t[0].is(a.gen_call) && is_from(t[1])) {
+          Term from = t[1];
+          caller = From{from[0].pid(), from[1].ref()};
+          result = co_await server->handle_call(self, t[2], *caller);
+        } else if (t.is_tuple(2) && t[0].is(a.gen_cast)) {
+          result = co_await server->handle_cast(self, t[1]);
+        } else if (t.is_tuple(3) && t[0].is(a.system) && is_from(t[1])) {
+          Term from = t[1], request = t[2];
+          if (request.is_tuple(2) && request[0].is(a.terminate)) {
+            stop_reason = request[1];  // sys:terminate: no reply, the DOWN answers
+          } else {
+            Term answer = request.is(a.ember_pid)
+                              ? Term(self.pid())
+                              : tuple(atoms::error(), tuple(a.unknown_system_msg, request));
+            self.send(from[0].pid(), tuple(from[1], answer));
+            result = GenServer::Result();  // noreply
+          }
+        } else if (t.is_tuple(3) && t[0].is(a.exit) && t[1].is_pid() && t[1].pid() == parent &&
+                   self.process()->trap_exit) {
+          stop_reason = t[2];  // the parent is going: so are we, through terminate
+        } else {
+          result = co_await server->handle_info(self, t);
+        }
+      }
+    } catch (...) {
+      stop_reason = exit_reason_of(std::current_exception());
+    }
+    if (!stop_reason) {
+      switch (result.kind()) {
+        case Kind::kReply:
+          if (caller) {
+            gen_server::reply(self, *caller, result.reply());
+          } else {
+            stop_reason = tuple(a.bad_return_value, tuple(Atom("reply"), result.reply()));
+          }
+          break;
+        case Kind::kNoReply:
+          break;
+        case Kind::kStop:
+          stop_reason = result.reason();
+          break;
+        default:
+          stop_reason =
+              tuple(a.bad_return_value, Atom(result.kind() == Kind::kOk ? "ok" : "ignore"));
+      }
+    }
+    if (stop_reason) break;
+    timeout = result.timeout();
+    continuation = result.continuation();
+  }
+
+  // terminate, then the reply of {stop, Reason, Reply, State} (OTP replies after it), then
+  // exit with the reason (or with terminate's own crash).
+  Term reason = *stop_reason;
+  try {
+    co_await server->terminate(self, reason);
+  } catch (...) {
+    reason = exit_reason_of(std::current_exception());
+  }
+  if (caller && result.kind() == Kind::kStop && result.has_reply())
+    gen_server::reply(self, *caller, result.reply());
+  log_termination(self, reason);
+  self.exit(reason);
+}
+
+}  // namespace detail
+
+// ---------------------------------------------------------------------------------------
+// Client side
+
+namespace gen_server {
+
+namespace {
+
+struct TaggedBy {  // {Ref, _}
+  Ref ref;
+  bool operator()(const Term& m) const {
+    return m.is_tuple(2) && m[0].is_ref() && m[0].ref() == ref;
+  }
+};
+struct DownOf {  // {'DOWN', Ref, _, _, _}
+  Ref ref;
+  bool operator()(const Term& m) const {
+    return m.is_tuple(5) && m[0].is(gen_atoms().down) && m[1].is_ref() && m[1].ref() == ref;
+  }
+};
+struct NodeDown {  // {nodedown, Node}
+  Atom node;
+  bool operator()(const Term& m) const {
+    return m.is_tuple(2) && m[0].is(gen_atoms().nodedown) && m[1].is(node);
+  }
+};
+
+bool node_down(void* arg, const Term& m, std::size_t& clause) {
+  clause = 0;
+  return NodeDown{*static_cast<Atom*>(arg)}(m);
+}
+
+Term timeout_term(milliseconds t) {
+  if (t == infinity) return gen_atoms().infinity;
+  return Term(std::int64_t(t.count()));
+}
+
+// A DOWN's reason as gen:do_call reports it.
+Term down_reason(const Term& reason, Pid pid) {
+  if (reason.is(gen_atoms().noconnection)) return tuple(gen_atoms().nodedown, detail::node_of(pid));
+  return reason;
+}
+
+bool is_local_node(Self self, Atom node) {
+  return node == NodeTable::identity(self.runtime().node()).name;
+}
+
+// Where a server is, for a call, cast or stop on this node or by pid: nullopt when a
+// local name is not registered; a remote name stays a name.
+std::optional<Pid> local_target(Self self, const Server& s) {
+  switch (s.kind()) {
+    case Server::Kind::kPid:
+      return s.pid();
+    case Server::Kind::kName:
+      return self.whereis(s.name());
+    case Server::Kind::kRemote:
+      break;
+  }
+  return self.whereis(s.name());
+}
+
+bool by_remote_name(Self self, const Server& s) {
+  return s.kind() == Server::Kind::kRemote && !is_local_node(self, s.remote().node);
+}
+
+template <class Rcv>
+void set_timeout(Rcv& rcv, milliseconds timeout) {
+  if (timeout != infinity) rcv.after(timeout);
+}
+
+// The call to a pid: monitor, send, the reply or the DOWN.
+Co<CallResult> call_pid(Self self, Pid pid, Term request, milliseconds timeout) {
+  const GenAtoms& a = gen_atoms();
+  Ref ref = self.make_ref();  // the receive mark: only what comes after is looked at
+  self.monitor(pid, ref);
+  self.send(pid, tuple(a.gen_call, tuple(self.pid(), ref), std::move(request)));
+  auto rcv = self.receive(TaggedBy{ref}, DownOf{ref}).since(ref);
+  set_timeout(rcv, timeout);
+  Message m = co_await rcv;
+  if (!m.timed_out()) {
+    if (m.clause() == 1) co_return CallResult::error(down_reason(m[4], pid));
+    detail::demonitor_flush(self, ref);
+    co_return CallResult::reply(m[1]);
+  }
+  detail::demonitor_flush(self, ref);
+  // The reply may have come with the timer (OTP 24 looks once more too).
+  Message late = co_await self.receive(TaggedBy{ref}).since(ref).after(milliseconds(0));
+  if (!late.timed_out()) co_return CallResult::reply(late[1]);
+  co_return CallResult::error(a.timeout);
+}
+
+// The call to a name on another node: the node is watched instead of the name.
+Co<CallResult> call_remote_name(Self self, RemoteName to, Term request, milliseconds timeout) {
+  const GenAtoms& a = gen_atoms();
+  Distribution* dist = self.runtime().distribution();
+  if (!dist) co_return CallResult::error(tuple(a.nodedown, to.node));  // not distributed
+  Ref ref = self.make_ref();
+  dist->monitor_node(self, to.node, true);
+  self.send(to, tuple(a.gen_call, tuple(self.pid(), ref), std::move(request)));
+  auto rcv = self.receive(TaggedBy{ref}, NodeDown{to.node}).since(ref);
+  set_timeout(rcv, timeout);
+  Message m = co_await rcv;
+  dist->monitor_node(self, to.node, false);
+  if (!m.timed_out() && m.clause() == 1) co_return CallResult::error(tuple(a.nodedown, to.node));
+  detail::flush_since(self, ref, node_down, &to.node);  // ours, if it came meanwhile
+  if (!m.timed_out()) co_return CallResult::reply(m[1]);
+  Message late = co_await self.receive(TaggedBy{ref}).since(ref).after(milliseconds(0));
+  if (!late.timed_out()) co_return CallResult::reply(late[1]);
+  co_return CallResult::error(a.timeout);
+}
+
+[[noreturn]] void call_failed(const Server& server, const Term& request, milliseconds timeout,
+                              const Term& reason) {
+  const GenAtoms& a = gen_atoms();
+  throw ErlangError(tuple(
+      reason, tuple(a.gen_server, a.call, list(server.term(), request, timeout_term(timeout)))));
+}
+
+}  // namespace
+
+Co<CallResult> try_call(Self self, Server server, Term request, milliseconds timeout) {
+  if (by_remote_name(self, server))
+    co_return co_await call_remote_name(self, server.remote(), std::move(request), timeout);
+  std::optional<Pid> pid = local_target(self, server);
+  if (!pid) co_return CallResult::error(gen_atoms().noproc);
+  if (*pid == self.pid()) co_return CallResult::error(gen_atoms().calling_self);
+  co_return co_await call_pid(self, *pid, std::move(request), timeout);
+}
+
+Co<Term> call(Self self, Server server, Term request, milliseconds timeout) {
+  CallResult r = co_await try_call(self, server, request, timeout);
+  if (!r.ok()) call_failed(server, request, timeout, r.reason());
+  co_return r.value();
+}
+
+void cast(Self self, Server server, Term message) {
+  Term m = tuple(gen_atoms().gen_cast, std::move(message));
+  if (by_remote_name(self, server)) {
+    self.send(server.remote(), std::move(m));
+  } else if (std::optional<Pid> pid = local_target(self, server)) {
+    self.send(*pid, std::move(m));
+  }
+}
+
+Sent reply(Self self, const From& from, Term value) {
+  return self.send(from.pid, tuple(from.ref, std::move(value)));
+}
+
+Co<> stop(Self self, Server server, Term reason, milliseconds timeout) {
+  const GenAtoms& a = gen_atoms();
+  std::optional<Pid> pid;
+  if (by_remote_name(self, server)) {
+    // A name elsewhere cannot be monitored: ask the server for its pid first.
+    RemoteName to = server.remote();
+    Distribution* dist = self.runtime().distribution();
+    if (!dist) throw ErlangError(tuple(a.nodedown, to.node));
+    Ref ref = self.make_ref();
+    dist->monitor_node(self, to.node, true);
+    self.send(to, tuple(a.system, tuple(self.pid(), ref), a.ember_pid));
+    auto rcv = self.receive(TaggedBy{ref}, NodeDown{to.node}).since(ref);
+    set_timeout(rcv, timeout);
+    Message m = co_await rcv;
+    dist->monitor_node(self, to.node, false);
+    if (!m.timed_out() && m.clause() == 1) throw ErlangError(tuple(a.nodedown, to.node));
+    detail::flush_since(self, ref, node_down, &to.node);
+    if (m.timed_out()) throw ErlangError(a.timeout);
+    pid = m[1].pid();
+  } else {
+    pid = local_target(self, server);
+  }
+  if (!pid) throw ErlangError(a.noproc);
+  Ref ref = self.make_ref();
+  self.monitor(*pid, ref);
+  self.send(*pid, tuple(a.system, tuple(self.pid(), ref), tuple(a.terminate, reason)));
+  auto rcv = self.receive(DownOf{ref}).since(ref);
+  set_timeout(rcv, timeout);
+  Message m = co_await rcv;
+  if (m.timed_out()) {
+    detail::demonitor_flush(self, ref);
+    throw ErlangError(a.timeout);
+  }
+  Term why = down_reason(m[4], *pid);
+  if (why != reason) throw ErlangError(why);
+}
+
+namespace {
+
+// gen:start: spawn, monitor, wait for init's answer or the DOWN.
+Co<StartResult> start_server(Self self, std::unique_ptr<GenServer> server, StartOptions options,
+                             bool link) {
+  const GenAtoms& a = gen_atoms();
+  detail::ServerStart s{self.pid(), self.make_ref(), options.name, link};
+  Ref ref = s.tag;
+  auto body = [server = std::move(server), s](Self child) mutable -> Proc {
+    return detail::server_main(child, std::move(server), s);
+  };
+  Pid pid = link ? self.spawn_link(std::move(body)) : self.spawn(std::move(body));
+  self.monitor(pid, ref);
+  auto rcv = self.receive(TaggedBy{ref}, DownOf{ref}).since(ref);
+  set_timeout(rcv, options.timeout);
+  Message m = co_await rcv;
+  if (m.timed_out()) {
+    // proc_lib: the starter gives up, kills the server and forgets its link.
+    if (link) self.unlink(pid);
+    self.exit(pid, a.kill);
+    co_await self.receive(DownOf{ref}).since(ref);
+    co_return StartResult::error(a.timeout);
+  }
+  if (m.clause() == 1) co_return StartResult::error(m[4]);  // died before it could answer
+  Term answer = m[1];
+  if (answer.is_tuple(2) && answer[0].is(atoms::ok())) {
+    detail::demonitor_flush(self, ref);
+    co_return StartResult::ok(pid);
+  }
+  co_await self.receive(DownOf{ref}).since(ref);  // it is exiting: wait until it has
+  if (answer.is_tuple(2)) co_return StartResult::error(answer[1]);
+  co_return StartResult::ignore();
+}
+
+}  // namespace
+
+Co<StartResult> start(Self self, std::unique_ptr<GenServer> server, StartOptions options) {
+  return start_server(self, std::move(server), std::move(options), false);
+}
+
+Co<StartResult> start_link(Self self, std::unique_ptr<GenServer> server, StartOptions options) {
+  return start_server(self, std::move(server), std::move(options), true);
+}
+
+}  // namespace gen_server
+}  // namespace ember
