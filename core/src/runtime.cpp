@@ -256,6 +256,8 @@ thread_local SignalCache tl_signals;
 
 }  // namespace
 
+thread_local bool t_send_penalty = false;
+
 void free_signal(Signal* s) {
   tl_signals.give(s);
 }
@@ -297,9 +299,23 @@ void RuntimeImpl::deliver_message(Process* p, Signal* s) {
   if (p->pid_bits.load(std::memory_order_acquire) != s->to.bits() ||
       (p->senders.load(std::memory_order_acquire) & Process::kClosed))
     return free_signal(s);
-  p->arrived.fetch_add(1, std::memory_order_relaxed);
+  std::uint64_t n = p->arrived.fetch_add(1, std::memory_order_relaxed) + 1;
+  if ((n & (kCongestionCheckEvery - 1)) == 0) check_congestion(p, n);
+  if (p->congested.load(std::memory_order_relaxed)) t_send_penalty = true;
   p->inbox.push(s);
   wake(p);
+}
+
+// The BEAM makes a send to a process with a long queue cost the sender more reductions;
+// here such a sender yields at its next send, so that on few cores the receiver gets to
+// run instead of its queue growing by millions (8 producers, 1 consumer: 900 MB of page
+// faults before this). Checked every kCongestionCheckEvery arrivals, as reading `removed`
+// touches the owner's cache line.
+void RuntimeImpl::check_congestion(Process* p, std::uint64_t arrived) {
+  std::uint64_t queued = arrived - p->removed.load(std::memory_order_relaxed);
+  bool was = p->congested.load(std::memory_order_relaxed);
+  if (!was && queued > kCongestedAbove) p->congested.store(true, std::memory_order_relaxed);
+  if (was && queued < kCongestedAbove / 2) p->congested.store(false, std::memory_order_relaxed);
 }
 
 void RuntimeImpl::route_remote(Signal* s) {

@@ -80,6 +80,10 @@ void free_signal(Signal* s);
 // Frees an entry taken out of p's queues, keeping p's message count.
 void discard(Process* p, Signal* s);
 
+// Set by a send to a congested process (RuntimeImpl::check_congestion); Self::send makes
+// its sender yield at the next opportunity.
+extern thread_local bool t_send_penalty;
+
 class RuntimeImpl {
  public:
   RuntimeImpl(Runtime& rt, RuntimeConfig config);
@@ -97,6 +101,9 @@ class RuntimeImpl {
   void deliver(Signal* s);
   void send(Pid from, Pid to, Term message);
   void deliver_message(Process* p, Signal* s);
+  static void check_congestion(Process* p, std::uint64_t arrived);
+  static constexpr std::uint64_t kCongestionCheckEvery = 256;  // a power of two
+  static constexpr std::uint64_t kCongestedAbove = 20000;      // queued messages
   void route_remote(Signal* s);
   void send_named(Pid from, RemoteName to, Term message);
   void set_distribution(Distribution* d) { dist_.store(d, std::memory_order_release); }

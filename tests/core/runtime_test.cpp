@@ -187,6 +187,31 @@ TEST_CASE("a busy process lets others run (reduction budget)") {
   CHECK(other_ran);
 }
 
+TEST_CASE("senders to a swamped process yield to it, so its queue stays bounded") {
+  // Four producers outpace one consumer on one worker: without the congestion rule the
+  // queue grows by three budgets a round, to most of the 800,000 messages.
+  Runtime rt({.workers = 1});
+  std::size_t peak = 0;
+  rt.run([&](Self self) -> Proc {
+    constexpr int kProducers = 4, kEach = 200000;
+    Pid main = self.pid();
+    Pid consumer = self.spawn([&peak, main](Self s) -> Proc {
+      for (int i = 0; i < kProducers * kEach; ++i) {
+        co_await s.receive();
+        peak = std::max(peak, s.message_queue_len());
+      }
+      s.send(main, "done"_a);
+    });
+    for (int p = 0; p < kProducers; ++p)
+      self.spawn([consumer](Self s) -> Proc {
+        for (int k = 0; k < kEach; ++k) co_await s.send(consumer, k);
+      });
+    co_await self.receive(match("done"_a));
+  });
+  CHECK(peak > 0);
+  CHECK(peak < 100000);
+}
+
 TEST_CASE("call-reply with a fresh ref skips old messages (receive mark)") {
   Runtime rt({.workers = 2});
   Term reply;

@@ -62,6 +62,8 @@ struct alignas(64) Process {
   // Guards what introspection reads from other threads: relations and trap_exit. Taken by
   // the owner only when it changes them (rare), never on send/receive.
   std::atomic_flag meta_lock = ATOMIC_FLAG_INIT;
+  // Many messages wait here: senders are made to yield (see RuntimeImpl::deliver_message).
+  std::atomic<bool> congested{false};
   std::atomic<std::uint64_t> arrived{0};  // messages ever pushed (senders add)
   Runtime* runtime = nullptr;
   Proc::Handle coro;  // the process body
@@ -120,6 +122,7 @@ struct alignas(64) Process {
 
 // Five cache lines: the bytes of an idle process are a benchmarked figure.
 static_assert(sizeof(Process) <= 320);
+static_assert(offsetof(Process, arrived) == 16, "the senders' fields share line 0");
 
 // An owner-only counter that other threads read: a plain load and store, no locked RMW.
 inline void add_owned(std::atomic<std::uint64_t>& counter, std::uint64_t n) {
