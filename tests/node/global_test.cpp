@@ -13,6 +13,7 @@
 #include "ember/node/detail/global_table.hpp"
 #include "ember/node/global.hpp"
 #include "ember/node/node.hpp"
+#include "ember/testing.hpp"
 
 using namespace ember;
 using namespace std::chrono_literals;
@@ -27,13 +28,9 @@ NodeConfig config(const std::string& name) {
   return c;
 }
 
+// Waits for a condition, polling every 2 ms (see ember/testing.hpp).
 bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 10s) {
-  auto end = std::chrono::steady_clock::now() + timeout;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() > end) return false;
-    std::this_thread::sleep_for(2ms);
-  }
-  return true;
+  return testing::eventually(condition, timeout, 2ms);
 }
 
 // A process that waits for {stop} and then ends; it traps exits and reports any exit

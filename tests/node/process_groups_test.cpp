@@ -12,6 +12,7 @@
 #include "ember/core/errors.hpp"
 #include "ember/node/node.hpp"
 #include "ember/node/process_groups.hpp"
+#include "ember/testing.hpp"
 
 using namespace ember;
 using namespace std::chrono_literals;
@@ -26,13 +27,9 @@ NodeConfig pg_config(const std::string& name) {
   return c;
 }
 
+// Waits for a condition, polling every 2 ms (see ember/testing.hpp).
 bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 10s) {
-  auto end = std::chrono::steady_clock::now() + timeout;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() > end) return false;
-    std::this_thread::sleep_for(2ms);
-  }
-  return true;
+  return testing::eventually(condition, timeout, 2ms);
 }
 
 Pid spawn_idle(Node& n) {
