@@ -2,9 +2,10 @@
 // Erlang anchors (bench/erlang/ebench.erl and edist.erl, from shared/anchors/erlang) so the
 // two line up by name.
 //   ember-bench [spawn_idle|spawn_idle_10m|spawn_exit|ring_10k|ring_1m|pingpong|many_to_one|
-//                selective|dist_pingpong|dist_throughput|dist_down]...
+//                selective|dist_pingpong|dist_throughput|dist_down|global|global_sync]...
 // With no argument it runs all but spawn_idle_10m. Prints `name: value unit` lines.
-// `ember-bench dist_child NAME COOKIE` (hidden) is the peer dist_down starts and kills.
+// `ember-bench dist_child NAME COOKIE` (hidden) is the peer dist_down starts and kills, and
+// the nodes B and C of the global workloads.
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -23,6 +24,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -32,7 +34,9 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "bench_util.hpp"
 #include "ember/core/runtime.hpp"
+#include "ember/node/global.hpp"
 #include "ember/node/node.hpp"
 #include "ring_node.hpp"
 
@@ -42,6 +46,13 @@ using namespace ember;
 using Clock = std::chrono::steady_clock;
 
 namespace {
+
+// CLOCK_MONOTONIC: one clock for every OS process on the machine (the global workloads
+// compare times taken on different nodes).
+std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+      .count();
+}
 
 double ns_since(Clock::time_point t0) {
   return std::chrono::duration<double, std::nano>(Clock::now() - t0).count();
@@ -251,7 +262,22 @@ double median(std::vector<double> v) {
   return v.empty() ? 0.0 : v[v.size() / 2];
 }
 
-// What edist's peers run (pong_loop, sink); its idle/0 is dist_child's bench_waiter.
+// edist's sink/2: counts every message but {done, _}; once `senders` senders are done
+// (per-pair order: all their messages came first) sends Main {ack, Count}.
+Proc sink(Self s, std::int64_t senders, Pid main) {
+  std::int64_t count = 0;
+  while (senders > 0) {
+    auto m = co_await s.receive();
+    const Term& t = m.term();
+    if (t.is_tuple(2) && t[0].is("done"_a))
+      --senders;
+    else
+      ++count;
+  }
+  s.send(main, tuple("ack"_a, count));
+}
+
+// What edist's peers run (pong_loop, sink, poller); its idle/0 is dist_child's bench_waiter.
 void register_dist_functions() {
   register_remote_function("bench_pong", [](Self s, Term) -> Proc {
     for (;;) {
@@ -259,21 +285,30 @@ void register_dist_functions() {
       s.send(m.pid(1), tuple("pong"_a, m[2]));
     }
   });
-  // args {Senders, Main}: counts every message but {done, _}; once every sender is done
-  // (per-pair order: all its messages came first) sends Main {ack, Count}.
   register_remote_function("bench_sink", [](Self s, Term args) -> Proc {
-    std::int64_t senders = args[0].as<std::int64_t>();
-    Pid main = args[1].pid();
-    std::int64_t count = 0;
-    while (senders > 0) {
-      auto m = co_await s.receive();
-      const Term& t = m.term();
-      if (t.is_tuple(2) && t[0].is("done"_a))
-        --senders;
-      else
-        ++count;
+    return sink(s, args[0].as<std::int64_t>(), args[1].pid());
+  });
+  // The global workloads' helpers on nodes B and C. edist's poller/1: on {watch, Name}
+  // answers {polling, self()}, spins (yielding) on whereis_global until Name appears and
+  // sends {seen, self(), Name, T} with T from the machine-wide monotonic clock.
+  register_remote_function("bench_global_poller", [](Self s, Term args) -> Proc {
+    Pid main = args.pid();
+    for (;;) {
+      auto m = co_await s.receive("{watch, _}"_p, match("stop"_a));
+      if (m.clause() == 1) co_return;
+      Atom name = m[1].atom();
+      s.send(main, tuple("polling"_a, s.pid()));
+      while (!whereis_global(s, name)) co_await s.yield();
+      s.send(main, tuple("seen"_a, s.pid(), name, now_ns()));
     }
-    s.send(main, tuple("ack"_a, count));
+  });
+  // args Main: sends Main {node_info, NodesConnected, GlobalNames, GlobalDigest}.
+  register_remote_function("bench_node_info", [](Self s, Term args) -> Proc {
+    Node& node = *Node::of(s);
+    s.send(args.pid(),
+           tuple("node_info"_a, std::int64_t(node.nodes().size()),
+                 std::int64_t(node.global_names().size()), std::int64_t(node.global_digest())));
+    co_return;
   });
 }
 
@@ -304,7 +339,7 @@ int dist_child(const char* name, const char* cookie) {
 // A dist_child OS process; killed (SIGKILL) and reaped by the destructor whatever happened.
 class Child {
  public:
-  Child() {
+  explicit Child(std::string name = "child@127.0.0.1:0") {
     int in[2], out[2];
     if (::pipe2(in, O_CLOEXEC) != 0) return;
     if (::pipe2(out, O_CLOEXEC) != 0) {
@@ -316,7 +351,6 @@ class Child {
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, in[0], STDIN_FILENO);
     posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
-    std::string name = "child@127.0.0.1:0";
     char* argv[] = {const_cast<char*>("ember-bench"), const_cast<char*>("dist_child"), name.data(),
                     const_cast<char*>(kCookie), nullptr};
     if (posix_spawn(&pid_, "/proc/self/exe", &fa, nullptr, argv, environ) != 0) pid_ = -1;
@@ -571,6 +605,345 @@ void dist_down() {
   }
 }
 
+// --- Global registry (edist.erl's global_bench, plus global_whereis and global_sync) -----
+// Node A is a Node in this OS process; B and C are dist_child OS processes (Erlang's are
+// three VMs), meshed before anything is timed. Names are atoms (edist's are tuples).
+
+// `info` of `node`: {node_info, NodesConnected, GlobalNames, GlobalDigest}, or [] after 5 s.
+Co<Term> node_info(Self self, Atom node) {
+  RemoteSpawn r = co_await spawn_remote(self, node, "bench_node_info", Term(self.pid()));
+  (void)r;
+  Message m = co_await self.receive("{node_info, _, _, _}"_p).after(5s);
+  if (m.timed_out()) co_return Term();
+  co_return m.term();
+}
+
+// Starts `n` dist_child OS processes, connects `a` to each and waits until every node sees
+// all the others (the mesh is closed by the nodes themselves). Their names, or {}.
+std::vector<Atom> start_cluster(Node& a, std::vector<std::unique_ptr<Child>>& children,
+                                std::size_t n) {
+  std::vector<Atom> names;
+  for (std::size_t i = 0; i < n; ++i) {
+    children.push_back(std::make_unique<Child>("gchild" + std::to_string(i) + "@127.0.0.1:0"));
+    std::string name = children.back()->node_name(10s);
+    if (name.empty() || !a.connect(Atom(name), 10s)) {
+      std::printf("# global: node %zu did not start or connect\n", i + 1);
+      return {};
+    }
+    names.emplace_back(name);
+  }
+  bool meshed = false;
+  auto deadline = Clock::now() + 10s;
+  while (!meshed && Clock::now() < deadline) {
+    a.runtime().run([&](Self self) -> Proc {
+      meshed = a.nodes().size() == n;
+      for (Atom peer : names) {
+        Term info = co_await node_info(self, peer);
+        if (!info.is_tuple(4) || info[1].integer() != std::int64_t(n)) meshed = false;
+      }
+    });
+    if (!meshed) std::this_thread::sleep_for(10ms);
+  }
+  if (!meshed) {
+    std::printf("# global: the %zu nodes did not mesh\n", n + 1);
+    return {};
+  }
+  return names;
+}
+
+double mean(const std::vector<double>& v) {
+  double sum = 0;
+  for (double x : v) sum += x;
+  return v.empty() ? 0.0 : sum / double(v.size());
+}
+
+// Spawns `n` idle processes (edist's idle/0) with the names prefix_0 .. prefix_{n-1}.
+void idle_named(Self self, std::size_t n, const std::string& prefix, std::vector<Pid>& pids,
+                std::vector<Atom>& names) {
+  pids.clear();
+  names.clear();
+  for (std::size_t i = 0; i < n; ++i) {
+    pids.push_back(self.spawn(idle));
+    names.emplace_back(prefix + std::to_string(i));
+  }
+}
+
+void global_bench() {
+  Node a(dist_config("bench_ga"));
+  std::vector<std::unique_ptr<Child>> children;
+  std::vector<Atom> peers = start_cluster(a, children, 2);
+  if (peers.empty()) return;
+  std::printf("# global: node A %.*s, B %.*s, C %.*s\n", int(a.name().text().size()),
+              a.name().text().data(), int(peers[0].text().size()), peers[0].text().data(),
+              int(peers[1].text().size()), peers[1].text().data());
+  std::string failure;
+  Term why = a.runtime().run([&](Self self) -> Proc {
+    const Atom kill("kill");
+    std::vector<Pid> pids;
+    std::vector<Atom> names;
+
+    // 1. global_register_round/2: 1,000 names registered then unregistered, one at a
+    // time, 3 rounds; each figure is the median of the rounds.
+    std::vector<double> reg_mean, reg_median, unreg_mean;
+    for (int round = 1; round <= 3; ++round) {
+      constexpr std::size_t kN = 1000;
+      idle_named(self, kN, "bench_" + std::to_string(round) + "_", pids, names);
+      std::vector<double> reg, unreg;
+      for (std::size_t i = 0; i < kN; ++i) {
+        auto t0 = Clock::now();
+        GlobalResult r = co_await register_global(self, names[i], pids[i]);
+        reg.push_back(ns_since(t0) / 1000);
+        if (r != GlobalResult::kYes) {
+          failure = std::string("register_global: ") + to_string(r);
+          co_return;
+        }
+      }
+      for (std::size_t i = 0; i < kN; ++i) {
+        auto t0 = Clock::now();
+        GlobalResult r = co_await unregister_global(self, names[i]);
+        unreg.push_back(ns_since(t0) / 1000);
+        if (r != GlobalResult::kYes) {
+          failure = std::string("unregister_global: ") + to_string(r);
+          co_return;
+        }
+      }
+      for (Pid p : pids) self.exit(p, kill);
+      reg_mean.push_back(mean(reg));
+      reg_median.push_back(median(reg));
+      unreg_mean.push_back(mean(unreg));
+      std::printf(
+          "# global register round %d: register mean %.1f us, median %.1f us, max %.1f us; "
+          "unregister mean %.1f us, median %.1f us\n",
+          round, reg_mean.back(), reg_median.back(), *std::max_element(reg.begin(), reg.end()),
+          unreg_mean.back(), median(unreg));
+    }
+    rec("global_register_name_mean_us", median(reg_mean), "us");
+    rec("global_register_name_median_us", median(reg_median), "us");
+    rec("global_unregister_name_mean_us", median(unreg_mean), "us");
+
+    // 2. global_visibility/2: pollers on B and C spin (yielding) on whereis_global; time
+    // from the start of register_global on A until both have seen the name, 200 names.
+    std::vector<Pid> pollers;
+    for (Atom peer : peers) {
+      RemoteSpawn r = co_await spawn_remote(self, peer, "bench_global_poller", Term(self.pid()));
+      pollers.push_back(r.pid);
+    }
+    Pid target = self.spawn(idle);
+    std::vector<double> regs, max_seen, all_seen;
+    int seen_before_return = 0;
+    constexpr int kVis = 200;
+    for (int i = 0; i < kVis; ++i) {
+      Atom name("bench_vis_" + std::to_string(i));
+      for (Pid po : pollers) self.send(po, tuple("watch"_a, name));
+      for (Pid po : pollers) {
+        Message m = co_await self.receive(match(tuple("polling"_a, po))).after(10s);
+        if (m.timed_out()) {
+          failure = "a poller did not answer";
+          co_return;
+        }
+      }
+      std::int64_t t0 = now_ns();
+      GlobalResult r = co_await register_global(self, name, target);
+      std::int64_t t1 = now_ns();
+      if (r != GlobalResult::kYes) {
+        failure = std::string("register_global (visibility): ") + to_string(r);
+        co_return;
+      }
+      double latest = 0;
+      for (Pid po : pollers) {
+        Message m = co_await self.receive(match(tuple("seen"_a, po, name, _))).after(10s);
+        if (m.timed_out()) {
+          failure = "a poller never saw " + std::string(name.text());
+          co_return;
+        }
+        double us = double(m[3].integer() - t0) / 1000;
+        all_seen.push_back(us);
+        latest = std::max(latest, us);
+      }
+      GlobalResult u = co_await unregister_global(self, name);
+      (void)u;
+      regs.push_back(double(t1 - t0) / 1000);
+      max_seen.push_back(latest);
+      if (latest <= regs.back()) ++seen_before_return;
+    }
+    for (Pid po : pollers) self.send(po, "stop"_a);
+    self.exit(target, kill);
+    rec("global_visible_on_other_nodes_median_us", median(max_seen), "us");
+    rec("global_visible_on_other_nodes_mean_us", mean(max_seen), "us");
+    rec("global_register_name_with_pollers_median_us", median(regs), "us");
+    std::printf(
+        "# global visibility over %d names: register call median %.1f us (while 2 pollers "
+        "spin), name seen on each other node median %.1f us after the call started, on both "
+        "median %.1f us; seen before register_global returned in %.1f%% of cases\n",
+        kVis, median(regs), median(all_seen), median(max_seen), 100.0 * seen_before_return / kVis);
+
+    // 3. global_whereis (ours; edist.erl run(global_whereis)): whereis_global on A over
+    // 1,000 registered names, 1,000,000 lookups x 5; then the same from two processes at
+    // once (one per worker), each timing its own lookups.
+    constexpr std::size_t kNames = 1000;
+    idle_named(self, kNames, "bench_w_", pids, names);
+    for (std::size_t i = 0; i < kNames; ++i) {
+      GlobalResult r = co_await register_global(self, names[i], pids[i]);
+      if (r != GlobalResult::kYes) {
+        failure = "register_global (whereis)";
+        co_return;
+      }
+    }
+    constexpr std::size_t kLookups = 1000000;
+    std::vector<double> lookups;
+    for (int rep = 0; rep < 5; ++rep) {
+      std::size_t found = 0;
+      auto t0 = Clock::now();
+      for (std::size_t k = 0; k < kLookups; ++k) {
+        std::optional<Pid> p = whereis_global(self, names[k % kNames]);
+        bench::keep(p);
+        found += p.has_value();
+        if ((k & 0xffff) == 0xffff) co_await self.yield();
+      }
+      lookups.push_back(ns_since(t0) / double(kLookups));
+      if (found != kLookups) {
+        failure = "whereis_global missed";
+        co_return;
+      }
+    }
+    rec("global_whereis_ns", median(lookups), "ns");
+    std::vector<double> both;
+    for (int rep = 0; rep < 3; ++rep) {
+      Pid main = self.pid();
+      for (int w = 0; w < 2; ++w)
+        self.spawn([&names, main](Self s) -> Proc {
+          auto t0 = Clock::now();
+          for (std::size_t k = 0; k < kLookups; ++k) {
+            std::optional<Pid> p = whereis_global(s, names[k % kNames]);
+            bench::keep(p);
+            if ((k & 0xffff) == 0xffff) co_await s.yield();
+          }
+          s.send(main, tuple("ns"_a, ns_since(t0) / double(kLookups)));
+        });
+      for (int w = 0; w < 2; ++w) {
+        Message m = co_await self.receive("{ns, _}"_p);
+        both.push_back(m[1].number());
+      }
+    }
+    rec("global_whereis_2procs_ns", median(both), "ns");
+    for (std::size_t i = 0; i < kNames; ++i) {
+      GlobalResult r = co_await unregister_global(self, names[i]);
+      (void)r;
+    }
+    for (Pid p : pids) self.exit(p, kill);
+
+    // 4. global_send/3: send_global of {seq, K} to a sink on B (500,000 x 3), then to one
+    // on A (1,000,000 x 3); timed until the sink's {ack, N} is back.
+    Pid main = self.pid();
+    std::vector<double> remote_rates, local_rates;
+    for (bool remote : {true, true, true, false, false, false}) {
+      std::size_t n = remote ? 500000 : 1000000;
+      Pid sink_pid;
+      if (remote) {
+        RemoteSpawn r =
+            co_await spawn_remote(self, peers[0], "bench_sink", tuple(std::int64_t(1), main));
+        sink_pid = r.pid;
+      } else {
+        sink_pid = self.spawn([main](Self s) { return sink(s, 1, main); });
+      }
+      Ref ref = self.monitor(sink_pid);
+      Atom gname("bench_sink_" + std::to_string(now_ns()));
+      GlobalResult r = co_await register_global(self, gname, sink_pid);
+      if (r != GlobalResult::kYes) {
+        failure = "register_global (sink)";
+        co_return;
+      }
+      auto t0 = Clock::now();
+      for (std::size_t k = n; k > 0; --k) {
+        send_global(self, gname, tuple("seq"_a, std::int64_t(k)));
+        if ((k & 1023) == 0) co_await self.yield();
+      }
+      send_global(self, gname, tuple("done"_a, self.pid()));
+      Message m =
+          co_await self.receive(match(tuple("ack"_a, _)), match(tuple(Atom("DOWN"), ref, _, _, _)))
+              .after(50s);
+      if (m.timed_out() || m.clause() != 0 || m[1].integer() != std::int64_t(n)) {
+        failure = "send_global: no ack";
+        co_return;
+      }
+      double secs = ns_since(t0) / 1e9;
+      self.demonitor(ref);
+      GlobalResult u = co_await unregister_global(self, gname);
+      (void)u;
+      (remote ? remote_rates : local_rates).push_back(double(n) / secs);
+      std::printf("# global_send_to_%s: %zu messages in %.3f s\n", remote ? "remote" : "local", n,
+                  secs);
+    }
+    rec("global_send_to_remote_msgs_per_sec", median(remote_rates), "msgs/s");
+    rec("global_send_to_local_msgs_per_sec", median(local_rates), "msgs/s");
+  });
+  if (!failure.empty() || !why.is("normal"_a))
+    std::printf("# global failed: %s (exit %s)\n", failure.c_str(), why.to_string().c_str());
+}
+
+// global_sync (ours; edist.erl run(global_sync)): 10,000 names (pids on A) on a 2-node
+// cluster, A here and B a dist_child; then a third node C (a Node in this OS process, so
+// its table can be read directly) connects to A: time from connect() until C holds all
+// 10,000 names and its digest equals A's. C meets B through the mesh. 3 runs, a fresh C
+// each time; the median.
+void global_sync() {
+  constexpr std::size_t kN = 10000;
+  Node a(dist_config("bench_ga"));
+  std::vector<std::unique_ptr<Child>> children;
+  std::vector<Atom> peers = start_cluster(a, children, 1);
+  if (peers.empty()) return;
+  std::vector<Pid> pids;
+  std::vector<Atom> names;
+  std::string failure;
+  double reg_secs = 0;
+  std::int64_t b_names = -1;
+  a.runtime().run([&](Self self) -> Proc {
+    idle_named(self, kN, "bench_sync_", pids, names);
+    auto t0 = Clock::now();
+    for (std::size_t i = 0; i < kN; ++i) {
+      GlobalResult r = co_await register_global(self, names[i], pids[i]);
+      if (r != GlobalResult::kYes) {
+        failure = std::string("register_global: ") + to_string(r);
+        co_return;
+      }
+    }
+    reg_secs = ns_since(t0) / 1e9;
+    Term info = co_await node_info(self, peers[0]);
+    if (info.is_tuple(4)) b_names = info[2].integer();
+  });
+  if (!failure.empty()) {
+    std::printf("# global_sync failed: %s\n", failure.c_str());
+    return;
+  }
+  std::printf("# global_sync: %zu names registered from A in %.2f s; B holds %lld\n", kN, reg_secs,
+              static_cast<long long>(b_names));
+  const std::uint64_t digest = a.global_digest();
+  std::vector<double> runs;
+  for (int rep = 1; rep <= 3; ++rep) {
+    Node c(dist_config("bench_gc" + std::to_string(rep)));
+    auto t0 = Clock::now();
+    if (!c.connect(a.name(), 10s)) {
+      std::printf("# global_sync rep %d: C could not connect\n", rep);
+      continue;
+    }
+    double connect_ms = ns_since(t0) / 1e6;
+    bool done = false;
+    std::size_t have = 0;
+    while (!done && Clock::now() - t0 < 20s) {
+      have = c.global_names().size();
+      done = have == kN && c.global_digest() == digest;
+      if (!done) std::this_thread::sleep_for(200us);
+    }
+    double ms = ns_since(t0) / 1e6;
+    std::printf(
+        "# global_sync rep %d: connected after %.2f ms, all %zu names and equal digests after "
+        "%.2f ms; C sees %zu nodes\n",
+        rep, connect_ms, have, ms, c.nodes().size());
+    if (done) runs.push_back(ms);
+  }
+  if (runs.size() == 3) rec("global_sync_10000_names_ms", median(runs), "ms");
+}
+
 // Ends the program if a distribution workload hangs (a lost message with the connection up
 // would otherwise wait forever); a dist_child dies with it (PR_SET_PDEATHSIG).
 class Watchdog {
@@ -644,6 +1017,8 @@ const std::map<std::string, std::function<void()>>& workloads() {
       {"dist_pingpong", [] { dist_pingpong(); }},
       {"dist_throughput", [] { dist_throughput(); }},
       {"dist_down", [] { dist_down(); }},
+      {"global", [] { global_bench(); }},
+      {"global_sync", [] { global_sync(); }},
   };
   return w;
 }
@@ -673,7 +1048,8 @@ int main(int argc, char** argv) {
   std::printf("# ember-bench: %u hardware threads\n", std::thread::hardware_concurrency());
   Watchdog watchdog;
   for (const auto& name : chosen) {
-    if (name.starts_with("dist_")) watchdog.arm(name, std::chrono::seconds(180));
+    if (name.starts_with("dist_") || name.starts_with("global"))
+      watchdog.arm(name, std::chrono::seconds(180));
     workloads().at(name)();
     watchdog.disarm();
   }

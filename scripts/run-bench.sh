@@ -20,10 +20,11 @@ cleanup() {
 trap cleanup EXIT
 
 # The runtime workloads (names as in bench/erlang/ebench.erl), then the distribution ones
-# (bench/erlang/edist.erl: two nodes on 127.0.0.1); spawn_idle_10m only on request.
+# (bench/erlang/edist.erl: two nodes on 127.0.0.1), then the global registry's (three
+# nodes); spawn_idle_10m only on request.
 workloads=("$@")
 [ ${#workloads[@]} -gt 0 ] || workloads=(spawn_idle spawn_exit ring_10k ring_1m pingpong many_to_one
-  selective dist_pingpong dist_throughput dist_down)
+  selective dist_pingpong dist_throughput dist_down global global_sync)
 
 echo "# $(date -Is) $(nproc) cores, $(uname -r)"
 "$build/bench/term_codec" | tee "$out/ember.txt"
@@ -53,7 +54,7 @@ median_reps() {
 }
 # edist runs on node A (this VM) and starts node B with OTP's peer module (same flags and
 # cookie), both registered with our own epmd; dist_down kills B's OS process.
-edist() {  # edist BENCH [erl flags...]
+edist() {  # [edist_timeout=SECONDS] edist BENCH [erl flags...]
   local bench=$1
   shift
   if [ "$epmd_started" = 0 ] && ! epmd -port "$epmd_port" -names > /dev/null 2>&1; then
@@ -61,7 +62,7 @@ edist() {  # edist BENCH [erl flags...]
     epmd_started=1
     for _ in $(seq 50); do epmd -port "$epmd_port" -names > /dev/null 2>&1 && break; sleep 0.1; done
   fi
-  (cd "$out" && ERL_EPMD_PORT=$epmd_port timeout 120 erl +S 2 +P 20000000 -noshell -pa "$out" \
+  (cd "$out" && ERL_EPMD_PORT=$epmd_port timeout "${edist_timeout:-120}" erl +S 2 +P 20000000 -noshell -pa "$out" \
     -sname "ebench_a_$$" -setcookie ember_bench "$@" -run edist main "$bench" 2> /dev/null) |
     median_reps || echo "# edist $bench failed"
 }
@@ -79,6 +80,16 @@ for w in "${workloads[@]}"; do
       # 40 MB instead of 430 MB to tear down) runs at the default tick time.
       edist dist_down -kernel net_ticktime 2
       edist dist_down_smallpeer
+      continue ;;
+    global)
+      # The anchors' global_bench (three nodes), then the local lookup (one node).
+      edist global
+      edist global_whereis
+      continue ;;
+    global_sync)
+      # Registering its 10,000 names one at a time takes Erlang 10-60 s before anything is
+      # timed (global:register_name slows as the table grows).
+      edist_timeout=300 edist global_sync
       continue ;;
     *) ebench=("$w") ;;
   esac
