@@ -256,7 +256,10 @@ thread_local SignalCache tl_signals;
 
 }  // namespace
 
-thread_local bool t_send_penalty = false;
+bool& send_penalty() noexcept {
+  static thread_local bool penalty = false;
+  return penalty;
+}
 
 void free_signal(Signal* s) {
   tl_signals.give(s);
@@ -301,7 +304,7 @@ void RuntimeImpl::deliver_message(Process* p, Signal* s) {
     return free_signal(s);
   std::uint64_t n = p->arrived.fetch_add(1, std::memory_order_relaxed) + 1;
   if ((n & (kCongestionCheckEvery - 1)) == 0) check_congestion(p, n);
-  if (p->congested.load(std::memory_order_relaxed)) t_send_penalty = true;
+  if (p->congested.load(std::memory_order_relaxed)) send_penalty() = true;
   p->inbox.push(s);
   wake(p);
 }

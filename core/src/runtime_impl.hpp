@@ -81,8 +81,9 @@ void free_signal(Signal* s);
 void discard(Process* p, Signal* s);
 
 // Set by a send to a congested process (RuntimeImpl::check_congestion); Self::send makes
-// its sender yield at the next opportunity.
-extern thread_local bool t_send_penalty;
+// its sender yield at the next opportunity. A function, not an `extern thread_local`: g++
+// 12's UBSan reads such a variable of another file through a null pointer (self.cpp:67).
+bool& send_penalty() noexcept;
 
 class RuntimeImpl {
  public:

@@ -62,9 +62,9 @@ const Atom& noproc() {
 Sent Self::send(Pid to, Term message) const {
   detail::add_owned(p_->reductions, 1);
   ++p_->budget_used;
-  detail::t_send_penalty = false;
+  detail::send_penalty() = false;
   impl(rt_).send(pid(), to, std::move(message));
-  if (detail::t_send_penalty) p_->budget_used = kReductionBudget;  // the receiver is swamped
+  if (detail::send_penalty()) p_->budget_used = kReductionBudget;  // the receiver is swamped
   return Sent{p_};
 }
 
