@@ -22,7 +22,7 @@ const AgentAtoms& agent_atoms() {
 
 struct Registry {
   std::mutex mutex;
-  std::map<std::string, NamedFunction, std::less<>> functions;
+  std::map<std::uint32_t, NamedFunction> functions;  // by atom index
 };
 Registry& registry() {
   static Registry* r = new Registry;  // never destroyed: agents may outlive statics
@@ -34,7 +34,8 @@ Term apply_named(const Term& fn, const Term& state) {
   NamedFunction f;
   {
     std::lock_guard lock(registry().mutex);
-    auto it = registry().functions.find(fn[0].text());
+    auto it = fn[0].is_atom() ? registry().functions.find(fn[0].atom().index())
+                              : registry().functions.end();
     if (it == registry().functions.end()) throw ErlangError(tuple(agent_atoms().undef, fn[0]));
     f = it->second;
   }
@@ -102,7 +103,7 @@ bool is_local(Self self, const Server& s) {
 }
 
 Term named_term(const Named& f) {
-  return tuple(std::string_view(f.name), f.args);
+  return tuple(f.name, f.args);
 }
 
 // A call whose function waits beside the message until the agent takes it.
@@ -114,11 +115,16 @@ Co<Term> call_with(Self self, const Server& agent, Atom kind, F f, milliseconds 
   co_return co_await gen_server::call(self, agent, tuple(kind, key), timeout);
 }
 
+// Drops a call's reply (update answers ok).
+Co<> discard(Co<Term> call) {
+  co_await std::move(call);
+}
+
 }  // namespace
 
-void register_function(const std::string& name, NamedFunction f) {
+void register_function(Atom name, NamedFunction f) {
   std::lock_guard lock(registry().mutex);
-  registry().functions[name] = std::move(f);
+  registry().functions[name.index()] = std::move(f);
 }
 
 Co<StartResult> start(Self self, std::function<Term()> init, gen_server::StartOptions options) {
@@ -140,10 +146,11 @@ Co<Term> get(Self self, Server agent, Named f, milliseconds timeout) {
 }
 
 Co<> update(Self self, Server agent, Function f, milliseconds timeout) {
-  co_await call_with(self, agent, agent_atoms().update, std::move(f), timeout);
+  return discard(call_with(self, agent, agent_atoms().update, std::move(f), timeout));
 }
 Co<> update(Self self, Server agent, Named f, milliseconds timeout) {
-  co_await gen_server::call(self, agent, tuple(agent_atoms().update, named_term(f)), timeout);
+  return discard(
+      gen_server::call(self, agent, tuple(agent_atoms().update, named_term(f)), timeout));
 }
 
 Co<Term> get_and_update(Self self, Server agent, GetAndUpdate f, milliseconds timeout) {

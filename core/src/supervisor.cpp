@@ -406,13 +406,27 @@ Co<StartResult> start(Self self, std::vector<ChildSpec> children, SupervisorFlag
                            std::move(options));
 }
 
-Co<StartResult> start_child(Self self, Server sup, ChildSpec spec) {
-  if (!is_local(self, sup)) throw ErlangError(Atom("badarg"));
-  Ref key = self.runtime().make_ref();
-  detail::ParcelGuard parcel(key, std::make_shared<ChildSpec>(std::move(spec)));
+namespace {
+// The spec waits beside the request; whatever the supervisor did not take goes when this
+// frame does (the call failed, or the caller was killed while waiting).
+Co<StartResult> start_child_parcel(Self self, Server sup, Ref key) {
+  struct Drop {
+    Ref key;
+    ~Drop() { detail::parcels().take(key); }
+  } drop{key};
   Term r = co_await gen_server::call(self, sup, tuple(sup_atoms().start_child, key),
                                      gen_server::infinity);
   co_return start_result_of(r);
+}
+}  // namespace
+
+// Not a coroutine itself: g++ 12 mishandles an aggregate (ChildSpec{...}) passed by value
+// to a coroutine's parameter.
+Co<StartResult> start_child(Self self, Server sup, ChildSpec spec) {
+  if (!is_local(self, sup)) throw ErlangError(Atom("badarg"));
+  Ref key = self.runtime().make_ref();
+  detail::parcels().put(key, std::make_shared<ChildSpec>(std::move(spec)));
+  return start_child_parcel(self, sup, key);
 }
 
 Co<Term> terminate_child(Self self, Server sup, Term id) {

@@ -21,8 +21,8 @@ Term add(const Term& state, std::int64_t n) {
 struct NamedFunctions {
   NamedFunctions() {
     agent::register_function(
-        "agent_test_add", [](const Term& s, const Term& args) { return add(s, args.integer()); });
-    agent::register_function("agent_test_pop", [](const Term& s, const Term&) {
+        "agent_test_add"_a, [](const Term& s, const Term& args) { return add(s, args.integer()); });
+    agent::register_function("agent_test_pop"_a, [](const Term& s, const Term&) {
       return tuple(s, Term(0));  // {Value, NewState}
     });
   }
@@ -47,8 +47,8 @@ TEST_CASE("Agent: start, get, update, get_and_update, cast, stop") {
     after_pop = co_await agent::get(self, a.pid(), id);
     agent::cast(self, a.pid(), [](const Term& s) { return add(s, 1); });
     after_cast = co_await agent::get(self, a.pid(), id);  // the cast came first
-    co_await agent::update(self, a.pid(), agent::Named{"agent_test_add", Term(10)});
-    named = co_await agent::get_and_update(self, a.pid(), agent::Named{"agent_test_pop", Term()});
+    co_await agent::update(self, a.pid(), agent::Named("agent_test_add"_a, Term(10)));
+    named = co_await agent::get_and_update(self, a.pid(), agent::Named("agent_test_pop"_a));
     co_await agent::stop(self, a.pid());
     dead = !self.runtime().alive(a.pid());
   });

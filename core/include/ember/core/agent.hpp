@@ -8,7 +8,7 @@
 // is atomic. A C++ closure cannot travel in a message, so it waits beside the message (in
 // this OS process) and only an agent of this OS process can run it (badarg otherwise);
 // for an agent on another node, register the function by name in every node's binary
-// (register_function, as remote spawn does) and pass Named{"name", Args}: Elixir's
+// (register_function, as remote spawn does) and pass Named("name"_a, Args): Elixir's
 // Agent.get(agent, Module, :fun, args). Calls take a timeout (5 s by default) and fail as
 // gen_server::call does. A function that throws crashes the agent (and the caller's call
 // fails with the agent's reason), as in Elixir. One leak to know: a cast of a closure to
@@ -29,9 +29,13 @@ using GetAndUpdate = std::function<std::pair<Term, Term>(const Term& state)>;  /
 // f(State, Args): for get the value, for update the new state, for get_and_update a
 // {Value, NewState} tuple. Process-wide; register before agents use it.
 using NamedFunction = std::function<Term(const Term& state, const Term& args)>;
-void register_function(const std::string& name, NamedFunction f);
+void register_function(Atom name, NamedFunction f);
+// A registered function and its arguments. (An atom and a constructor rather than an
+// aggregate holding a std::string: g++ 12 relocates such temporaries of a co_await
+// expression byte by byte, which a short std::string does not survive.)
 struct Named {
-  std::string name;
+  Named(Atom name, Term args = Term()) : name(name), args(std::move(args)) {}
+  Atom name;
   Term args;
 };
 
