@@ -40,6 +40,11 @@ Proc supervisor(Self self, Pid observer) {
   }
 }
 
+Co<StartResult> start_worker_supervisor(Self self) {
+  std::vector<ChildSpec> children{supervisor::worker("worker"_a, supervised_worker)};
+  return supervisor::start_link(self, std::move(children));
+}
+
 Proc worker_monitor(Self self, int count, Pid observer) {
   for (int i = 0; i < count; ++i) {
     Pid pid = self.spawn([i](Self w) -> Proc {

@@ -4,6 +4,7 @@
 
 #include <ember/core/co.hpp>
 #include <ember/core/runtime.hpp>
+#include <ember/core/supervisor.hpp>
 #include <ember/core/task.hpp>
 
 namespace ember::examples {
@@ -18,6 +19,8 @@ Proc status_collector(Self self);
 // {restarted, NewWorker} so a test can follow along.
 Proc supervisor(Self self, Pid observer);
 Proc supervised_worker(Self self);
+// The same Supervisor as OTP's: a child spec (one_for_one, permanent, Elixir's intensity).
+Co<StartResult> start_worker_supervisor(Self self);
 
 // WorkerMonitor: starts `count` workers, monitors them, reports each DOWN to `observer`.
 Proc worker_monitor(Self self, int count, Pid observer);

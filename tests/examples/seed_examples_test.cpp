@@ -46,7 +46,7 @@ TEST_CASE("Supervisor with trap_exit restarts a crashing worker") {
   std::vector<Pid> workers;
   bool sup_alive = false;
   rt.run([&](Self self) -> Proc {
-    Pid sup = self.spawn([me = self.pid()](Self s) { return supervisor(s, me); });
+    Pid sup = self.spawn([me = self.pid()](Self s) { return examples::supervisor(s, me); });
     workers.push_back((co_await self.receive("{started, _}"_p)).pid(1));
     for (int i = 0; i < 3; ++i) {
       self.send(workers.back(), "crash"_a);
@@ -54,6 +54,32 @@ TEST_CASE("Supervisor with trap_exit restarts a crashing worker") {
     }
     sup_alive = self.runtime().alive(sup);
     self.exit(sup, Atom("kill"));
+  });
+  CHECK(sup_alive);
+  REQUIRE(workers.size() == 4);
+  for (std::size_t i = 1; i < workers.size(); ++i) CHECK(workers[i] != workers[i - 1]);
+}
+
+TEST_CASE("Supervisor as a child spec restarts a crashing worker") {
+  Runtime rt({.workers = 2});
+  std::vector<Pid> workers;
+  bool sup_alive = false;
+  rt.run([&](Self self) -> Proc {
+    auto sup = co_await start_worker_supervisor(self);
+    workers.push_back(*(co_await supervisor::which_children(self, sup.pid()))[0].pid);
+    for (int i = 0; i < 3; ++i) {  // three restarts: within the default 3 in 5 s
+      self.send(workers.back(), "crash"_a);
+      for (int k = 0; k < 1000; ++k) {  // until the new worker shows (5 s deadline)
+        auto kids = co_await supervisor::which_children(self, sup.pid());
+        if (kids[0].pid && *kids[0].pid != workers.back()) {
+          workers.push_back(*kids[0].pid);
+          break;
+        }
+        co_await self.sleep(5ms);
+      }
+    }
+    sup_alive = self.runtime().alive(sup.pid());
+    co_await gen_server::stop(self, sup.pid());
   });
   CHECK(sup_alive);
   REQUIRE(workers.size() == 4);
