@@ -35,6 +35,7 @@
 #include <spdlog/spdlog.h>
 
 #include "bench_util.hpp"
+#include "gen_server_bench.hpp"
 #include "ember/core/runtime.hpp"
 #include "ember/node/global.hpp"
 #include "ember/node/node.hpp"
@@ -1014,6 +1015,8 @@ const std::map<std::string, std::function<void()>>& workloads() {
          many_to_one(8, 1000000);
        }},
       {"selective", [] { selective(); }},
+      {"gen_server", [] { bench::gen_server_bench(); }},
+      {"dist_gen_server", [] { bench::dist_gen_server_bench(); }},
       {"dist_pingpong", [] { dist_pingpong(); }},
       {"dist_throughput", [] { dist_throughput(); }},
       {"dist_down", [] { dist_down(); }},

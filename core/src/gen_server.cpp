@@ -70,6 +70,19 @@ void flush_since(Self self, Ref mark, bool (*match)(void*, const Term&, std::siz
   self.runtime().impl().scan(p, pending);
 }
 
+std::optional<Term> take_since(Self self, Ref mark, bool (*match)(void*, const Term&, std::size_t&),
+                               void* arg) {
+  Process* p = self.process();
+  RuntimeImpl& rt = self.runtime().impl();
+  rt.drain(p);  // what is still in the inbox (an exit signal acts at the next receive)
+  PendingReceive pending;
+  pending.match = match;
+  pending.self = arg;
+  pending.cursor = p->mark && p->mark_ref == mark ? p->mark : &p->saved_head;
+  if (!rt.scan(p, pending)) return std::nullopt;
+  return std::move(pending.message);
+}
+
 namespace {
 bool is_down_for(void* arg, const Term& m, std::size_t& clause) {
   clause = 0;
@@ -368,6 +381,10 @@ struct NodeDown {  // {nodedown, Node}
   }
 };
 
+bool tagged_by(void* arg, const Term& m, std::size_t& clause) {
+  clause = 0;
+  return TaggedBy{*static_cast<Ref*>(arg)}(m);
+}
 bool node_down(void* arg, const Term& m, std::size_t& clause) {
   clause = 0;
   return NodeDown{*static_cast<Atom*>(arg)}(m);
@@ -411,27 +428,6 @@ void set_timeout(Rcv& rcv, milliseconds timeout) {
   if (timeout != infinity) rcv.after(timeout);
 }
 
-// The call to a pid: monitor, send, the reply or the DOWN.
-Co<CallResult> call_pid(Self self, Pid pid, Term request, milliseconds timeout) {
-  const GenAtoms& a = gen_atoms();
-  Ref ref = self.make_ref();  // the receive mark: only what comes after is looked at
-  self.monitor(pid, ref);
-  self.send(pid, tuple(a.gen_call, tuple(self.pid(), ref), std::move(request)));
-  auto rcv = self.receive(TaggedBy{ref}, DownOf{ref}).since(ref);
-  set_timeout(rcv, timeout);
-  Message m = co_await rcv;
-  if (!m.timed_out()) {
-    if (m.clause() == 1) co_return CallResult::error(down_reason(m[4], pid));
-    detail::demonitor_flush(self, ref);
-    co_return CallResult::reply(m[1]);
-  }
-  detail::demonitor_flush(self, ref);
-  // The reply may have come with the timer (OTP 24 looks once more too).
-  Message late = co_await self.receive(TaggedBy{ref}).since(ref).after(milliseconds(0));
-  if (!late.timed_out()) co_return CallResult::reply(late[1]);
-  co_return CallResult::error(a.timeout);
-}
-
 // The call to a name on another node: the node is watched instead of the name.
 Co<CallResult> call_remote_name(Self self, RemoteName to, Term request, milliseconds timeout) {
   const GenAtoms& a = gen_atoms();
@@ -447,9 +443,8 @@ Co<CallResult> call_remote_name(Self self, RemoteName to, Term request, millisec
   if (!m.timed_out() && m.clause() == 1) co_return CallResult::error(tuple(a.nodedown, to.node));
   detail::flush_since(self, ref, node_down, &to.node);  // ours, if it came meanwhile
   if (!m.timed_out()) co_return CallResult::reply(m[1]);
-  Message late = co_await self.receive(TaggedBy{ref}).since(ref).after(milliseconds(0));
-  if (!late.timed_out()) co_return CallResult::reply(late[1]);
-  co_return CallResult::error(a.timeout);
+  std::optional<Term> late = detail::take_since(self, ref, tagged_by, &ref);
+  co_return late ? CallResult::reply((*late)[1]) : CallResult::error(a.timeout);
 }
 
 [[noreturn]] void call_failed(const Server& server, const Term& request, milliseconds timeout,
@@ -461,19 +456,58 @@ Co<CallResult> call_remote_name(Self self, RemoteName to, Term request, millisec
 
 }  // namespace
 
+namespace {
+
+template <bool kThrows>
+using CallOut = std::conditional_t<kThrows, Term, CallResult>;
+
+// call and try_call, in one coroutine frame for the usual case (a pid or a local name):
+// monitor the server under a fresh ref (the receive mark), send, then the reply or the
+// DOWN, looking only at what arrived since the mark.
+template <bool kThrows>
+Co<CallOut<kThrows>> do_call(Self self, Server server, Term request, milliseconds timeout) {
+  const GenAtoms& a = gen_atoms();
+  CallResult result = CallResult::error(a.noproc);
+  std::optional<Pid> pid;
+  if (by_remote_name(self, server)) {
+    result = co_await call_remote_name(self, server.remote(), request, timeout);
+  } else if ((pid = local_target(self, server)) && *pid == self.pid()) {
+    result = CallResult::error(a.calling_self);
+  } else if (pid) {
+    Ref ref = self.make_ref();
+    self.monitor(*pid, ref);
+    self.send(*pid, tuple(a.gen_call, tuple(self.pid(), ref), request));
+    auto rcv = self.receive(TaggedBy{ref}, DownOf{ref}).since(ref);
+    set_timeout(rcv, timeout);
+    Message m = co_await rcv;
+    if (m.timed_out()) {
+      detail::demonitor_flush(self, ref);
+      // The reply may have come with the timer (OTP 24 looks once more too).
+      std::optional<Term> late = detail::take_since(self, ref, tagged_by, &ref);
+      result = late ? CallResult::reply((*late)[1]) : CallResult::error(a.timeout);
+    } else if (m.clause() == 1) {
+      result = CallResult::error(down_reason(m[4], *pid));
+    } else {
+      detail::demonitor_flush(self, ref);
+      result = CallResult::reply(m[1]);
+    }
+  }
+  if constexpr (kThrows) {
+    if (!result.ok()) call_failed(server, request, timeout, result.reason());
+    co_return result.value();
+  } else {
+    co_return result;
+  }
+}
+
+}  // namespace
+
 Co<CallResult> try_call(Self self, Server server, Term request, milliseconds timeout) {
-  if (by_remote_name(self, server))
-    co_return co_await call_remote_name(self, server.remote(), std::move(request), timeout);
-  std::optional<Pid> pid = local_target(self, server);
-  if (!pid) co_return CallResult::error(gen_atoms().noproc);
-  if (*pid == self.pid()) co_return CallResult::error(gen_atoms().calling_self);
-  co_return co_await call_pid(self, *pid, std::move(request), timeout);
+  return do_call<false>(self, std::move(server), std::move(request), timeout);
 }
 
 Co<Term> call(Self self, Server server, Term request, milliseconds timeout) {
-  CallResult r = co_await try_call(self, server, request, timeout);
-  if (!r.ok()) call_failed(server, request, timeout, r.reason());
-  co_return r.value();
+  return do_call<true>(self, std::move(server), std::move(request), timeout);
 }
 
 void cast(Self self, Server server, Term message) {

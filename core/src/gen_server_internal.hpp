@@ -32,6 +32,9 @@ bool is_normal_exit(const Term& reason);
 // Takes out the first message after the receive mark of `mark` (all of the mailbox if the
 // mark has moved on) for which `match` is true, if any.
 void flush_since(Self self, Ref mark, bool (*match)(void*, const Term&, std::size_t&), void* arg);
+// The same after draining the inbox, without suspending: the message taken, if any.
+std::optional<Term> take_since(Self self, Ref mark, bool (*match)(void*, const Term&, std::size_t&),
+                               void* arg);
 // demonitor(ref, [flush]) for a monitor made under the current receive mark.
 void demonitor_flush(Self self, Ref ref);
 Atom node_of(Pid pid);
