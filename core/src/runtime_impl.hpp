@@ -115,6 +115,7 @@ class RuntimeImpl {
   void drain(Process* p);
   bool scan(Process* p, PendingReceive& pending);
   void arm_timeout(Process* p, std::uint64_t ms);
+  bool timer_must_wake(std::uint64_t ms) const;
   void cancel_timeout(Process* p);
 
   // --- scheduler ---
