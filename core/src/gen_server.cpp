@@ -201,8 +201,35 @@ namespace {
 
 using Kind = GenServer::Result::Kind;
 
-bool is_from(const Term& t) {  // {Pid, Ref}
-  return t.is_tuple(2) && t[0].is_pid() && t[1].is_ref();
+// What a message is to the server loop: {'$gen_call', From, Req}, {'$gen_cast', Msg},
+// {system, From, Req}, or anything else (info). Each element is looked at once.
+struct Envelope {
+  enum class Kind { kInfo, kCall, kCast, kSystem } kind = Kind::kInfo;
+  From from;
+  Term body;
+};
+
+Envelope open_envelope(const Term& t) {
+  const GenAtoms& a = gen_atoms();
+  Envelope e;
+  if (!t.is_tuple()) return e;
+  std::size_t n = t.size();
+  if (n != 2 && n != 3) return e;
+  Term head = t[0];
+  if (n == 2) {
+    if (head.is(a.gen_cast)) e.kind = Envelope::Kind::kCast, e.body = t[1];
+    return e;
+  }
+  bool call = head.is(a.gen_call);
+  if (!call && !head.is(a.system)) return e;
+  Term from = t[1];
+  if (!from.is_tuple(2)) return e;
+  Term pid = from[0], ref = from[1];
+  if (!pid.is_pid() || !ref.is_ref()) return e;
+  e.kind = call ? Envelope::Kind::kCall : Envelope::Kind::kSystem;
+  e.from = From{pid.pid(), ref.ref()};
+  e.body = t[2];
+  return e;
 }
 
 void log_termination(Self self, const Term& reason) {
@@ -286,23 +313,23 @@ Proc server_main(Self self, std::unique_ptr<GenServer> server, ServerStart start
         if (timeout) rcv.after(*timeout);
         Message m = co_await rcv;
         const Term& t = m.term();
+        Envelope e = m.timed_out() ? Envelope() : open_envelope(t);
         if (m.timed_out()) {
           result = co_await server->handle_info(self, a.timeout);
-        } else if (t.is_tuple(3) && t[0].is(a.gen_call) && is_from(t[1])) {
-          Term from = t[1];
-          caller = From{from[0].pid(), from[1].ref()};
-          result = co_await server->handle_call(self, t[2], *caller);
-        } else if (t.is_tuple(2) && t[0].is(a.gen_cast)) {
-          result = co_await server->handle_cast(self, t[1]);
-        } else if (t.is_tuple(3) && t[0].is(a.system) && is_from(t[1])) {
-          Term from = t[1], request = t[2];
+        } else if (e.kind == Envelope::Kind::kCall) {
+          caller = e.from;
+          result = co_await server->handle_call(self, std::move(e.body), e.from);
+        } else if (e.kind == Envelope::Kind::kCast) {
+          result = co_await server->handle_cast(self, std::move(e.body));
+        } else if (e.kind == Envelope::Kind::kSystem) {
+          const Term& request = e.body;
           if (request.is_tuple(2) && request[0].is(a.terminate)) {
             stop_reason = request[1];  // sys:terminate: no reply, the DOWN answers
           } else {
             Term answer = request.is(a.ember_pid)
                               ? Term(self.pid())
                               : tuple(atoms::error(), tuple(a.unknown_system_msg, request));
-            self.send(from[0].pid(), tuple(from[1], answer));
+            gen_server::reply(self, e.from, answer);
             result = GenServer::Result();  // noreply
           }
         } else if (t.is_tuple(3) && t[0].is(a.exit) && t[1].is_pid() && t[1].pid() == parent &&
@@ -365,13 +392,17 @@ namespace {
 struct TaggedBy {  // {Ref, _}
   Ref ref;
   bool operator()(const Term& m) const {
-    return m.is_tuple(2) && m[0].is_ref() && m[0].ref() == ref;
+    if (!m.is_tuple(2)) return false;
+    Term tag = m[0];  // (one element access: each is a call and, for a ref, a refcount)
+    return tag.is_ref() && tag.ref() == ref;
   }
 };
 struct DownOf {  // {'DOWN', Ref, _, _, _}
   Ref ref;
   bool operator()(const Term& m) const {
-    return m.is_tuple(5) && m[0].is(gen_atoms().down) && m[1].is_ref() && m[1].ref() == ref;
+    if (!m.is_tuple(5) || !m[0].is(gen_atoms().down)) return false;
+    Term tag = m[1];
+    return tag.is_ref() && tag.ref() == ref;
   }
 };
 struct NodeDown {  // {nodedown, Node}
