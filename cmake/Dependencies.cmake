@@ -9,6 +9,8 @@ find_package(CapnProto REQUIRED)
 find_package(fmt REQUIRED)
 find_package(spdlog REQUIRED)
 find_package(CLI11 REQUIRED)
+# libcurl4-openssl-dev: the HTTP client (net/src/http_client.cpp), driven by the libuv loop.
+find_package(CURL REQUIRED)
 # libmimalloc-dev 2.0: the allocator for messages (core/include/ember/core/detail/message_memory.hpp).
 if(NOT EMBER_SANITIZE)
   find_package(mimalloc 2 REQUIRED)

@@ -2,6 +2,9 @@
 
 #include <map>
 
+#include <ember/node/http.hpp>
+#include <ember/node/node.hpp>
+
 namespace ember::examples {
 
 Proc echo_loop(Self self) {
@@ -59,13 +62,55 @@ Proc worker_monitor(Self self, int count, Pid observer) {
   }
 }
 
+namespace {
+// HTTP.get(url) with {:ok, %{status: 200}} as the healthy case. The timeout stays under
+// Task.await's default 5 s, so a hung service reads as unhealthy, not as a crash.
+Co<bool> http_healthy(Self self, std::string url) {
+  HttpResult r = co_await http_get(self, std::move(url), milliseconds(4000));
+  co_return r.status == 200;
+}
+
+bool is_url(const Term& service) {
+  if (!service.is_binary()) return false;
+  auto text = service.as<std::string_view>();
+  return text.starts_with("http://") || text.starts_with("https://");
+}
+
+Co<Term> perform_check(Self self, Term service, milliseconds delay) {
+  if (Node::of(self) && is_url(service))
+    co_return (co_await http_healthy(self, service.as<std::string>())) ? "healthy"_a
+                                                                       : "unhealthy"_a;
+  co_await self.sleep(delay);  // the seed's stub: "Check logic", then :healthy
+  co_return "healthy"_a;
+}
+}  // namespace
+
 Proc health_checker(Self self, milliseconds delay) {
   self.register_name("health_checker"_a);
   for (;;) {
     auto m = co_await self.receive("{check, _, _}"_p);
-    co_await self.sleep(delay);  // perform_check
-    self.send(m.pid(2), tuple("result"_a, "healthy"_a));
+    Term status = co_await perform_check(self, m[1], delay);
+    self.send(m.pid(2), tuple("result"_a, status));
   }
+}
+
+void check_services(Self self, std::vector<std::string> urls, Pid observer) {
+  for (std::string& url : urls)
+    self.spawn([url = std::move(url), observer](Self s) -> Proc {
+      bool up = co_await http_healthy(s, url);
+      s.send(observer, tuple("checked"_a, url, up ? "healthy"_a : "down"_a));
+    });
+}
+
+Co<std::vector<Term>> check_all(Self self, std::vector<std::string> urls) {
+  std::vector<Task> tasks;
+  for (std::string& url : urls)
+    tasks.push_back(task::async(self, [url = std::move(url)](Self s) -> Co<Term> {
+      co_return tuple(url, (co_await http_healthy(s, url)) ? "healthy"_a : "unhealthy"_a);
+    }));
+  std::vector<Term> results;
+  for (const Task& t : tasks) results.push_back(co_await task::await(self, t));
+  co_return results;
 }
 
 Co<Term> health_check(Self self, Term service, milliseconds timeout) {

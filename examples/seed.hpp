@@ -25,9 +25,19 @@ Co<StartResult> start_worker_supervisor(Self self);
 // WorkerMonitor: starts `count` workers, monitors them, reports each DOWN to `observer`.
 Proc worker_monitor(Self self, int count, Pid observer);
 
-// HealthChecker, registered as health_checker; check/2 asks it with a timeout.
+// HealthChecker, registered as health_checker; check/2 asks it with a timeout. On a Node a
+// service named by its URL is checked for real (http_get: healthy on a 200, else
+// unhealthy); any other service is the seed's perform_check stub: `delay`, then healthy.
 Proc health_checker(Self self, milliseconds delay);
 Co<Term> health_check(Self self, Term service, milliseconds timeout = milliseconds(5000));
+
+// HealthChecker.check_services: a process per URL, each GETs it and tells `observer`
+// {checked, Url, healthy | down} (where the seed prints ✓ or ✗). On a Node.
+void check_services(Self self, std::vector<std::string> urls, Pid observer);
+
+// ParallelHealthChecker.check_all: a Task per URL, awaited in order:
+// [{Url, healthy | unhealthy}]. On a Node.
+Co<std::vector<Term>> check_all(Self self, std::vector<std::string> urls);
 
 // API.call: request/response with a timeout: {ok, Data} | {error, Reason}.
 Co<Term> api_call(Self self, Pid service, Term request, milliseconds timeout = milliseconds(5000));

@@ -18,6 +18,7 @@
 #include <unordered_map>
 
 #include "ember/net/frame_encoder.hpp"
+#include "ember/net/http_client.hpp"
 
 namespace ember::net {
 
@@ -114,6 +115,7 @@ struct Transport::Impl {
   std::atomic<ConnectionId> next_id{1};
   std::vector<std::byte> tick_frame;
   bool stopping = false;
+  std::unique_ptr<HttpClient> http;  // made on first use, under `mutex`
 
   Impl(TransportConfig c, TransportHandler h)
       : config(std::move(c)), handler(std::move(h)), cookie(config.cookie) {}
@@ -518,6 +520,12 @@ struct Transport::Impl {
     std::vector<Connection*> all;
     for (auto& [id, c] : connections) all.push_back(c.get());
     for (Connection* c : all) close(c, "transport stopped");
+    HttpClient* client;
+    {
+      std::lock_guard lock(mutex);
+      client = http.get();
+    }
+    if (client) client->close();
     if (config.listen && start_error.empty() &&
         !uv_is_closing(reinterpret_cast<uv_handle_t*>(&listener)))
       uv_close(reinterpret_cast<uv_handle_t*>(&listener), nullptr);
@@ -625,6 +633,16 @@ void Transport::after(std::chrono::milliseconds delay, std::function<void()> fn)
         },
         std::uint64_t(delay.count()), 0);
   });
+}
+
+void Transport::post(std::function<void(uv_loop_t*)> fn) {
+  impl_->post([impl = impl_.get(), fn = std::move(fn)] { fn(&impl->loop); });
+}
+
+HttpClient& Transport::http() {
+  std::lock_guard lock(impl_->mutex);
+  if (!impl_->http) impl_->http = std::make_unique<HttpClient>(*this);
+  return *impl_->http;
 }
 
 bool Transport::on_loop_thread() const {

@@ -1032,6 +1032,10 @@ detail::GlobalService& detail::global_service(Node& node) {
   return node.impl().global;
 }
 
+net::Transport& Node::transport() {
+  return *impl_->transport;
+}
+
 Node* Node::of(Self self) {
   return dynamic_cast<Node*>(self.runtime().distribution());
 }

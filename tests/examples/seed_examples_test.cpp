@@ -1,9 +1,12 @@
 // The seed's examples, run: each asserts what the Elixir original would print or return.
 #include <catch2/catch.hpp>
 
+#include <map>
 #include <random>
 
+#include "../node/local_http_server.hpp"
 #include "ember/core/term_text.hpp"
+#include "ember/node/node.hpp"
 #include "seed.hpp"
 
 using namespace ember;
@@ -117,6 +120,75 @@ TEST_CASE("HealthChecker by name: answer, and the timeout path") {
   });
   CHECK(fast == Term("healthy"_a));
   CHECK(print_term(slow) == "{error,timeout}");
+}
+
+// The health checkers against real endpoints: a python3 HTTP server (tests/node), a Node
+// whose I/O loop runs the requests, and a port where nothing listens.
+namespace {
+NodeConfig http_node(const char* name) {
+  NodeConfig c;
+  c.name = std::string(name) + "@127.0.0.1:0";
+  c.cookie = "seedcookie";
+  c.schedulers = 2;
+  return c;
+}
+std::string nothing_listens() {
+  return "http://127.0.0.1:1/health";
+}
+}  // namespace
+
+TEST_CASE("HealthChecker by name checks a URL for real on a Node") {
+  ember::test::LocalHttpServer server;
+  Node node(http_node("seedhc"));
+  Term up, failing, refused, stub;
+  node.runtime().run([&](Self self) -> Proc {
+    Pid hc = self.spawn([](Self s) { return health_checker(s, 1ms); });
+    while (!self.whereis("health_checker"_a)) co_await self.sleep(1ms);
+    up = co_await health_check(self, Term(server.url("/ok")));
+    failing = co_await health_check(self, Term(server.url("/fail")));
+    refused = co_await health_check(self, Term(nothing_listens()));
+    stub = co_await health_check(self, "api");  // not a URL: the seed's stub
+    self.exit(hc, Atom("kill"));
+  });
+  CHECK(up == Term("healthy"_a));
+  CHECK(failing == Term("unhealthy"_a));
+  CHECK(refused == Term("unhealthy"_a));
+  CHECK(stub == Term("healthy"_a));
+}
+
+TEST_CASE("HealthChecker.check_services: a process per URL, each reports") {
+  ember::test::LocalHttpServer server;
+  Node node(http_node("seedservices"));
+  std::map<std::string, Term> seen;
+  node.runtime().run([&](Self self) -> Proc {
+    check_services(
+        self, {server.url("/ok"), server.url("/redirect"), server.url("/fail"), nothing_listens()},
+        self.pid());
+    for (int i = 0; i < 4; ++i) {
+      auto m = co_await self.receive("{checked, _, _}"_p).after(30s);
+      if (m.timed_out()) break;
+      seen[m[1].as<std::string>()] = m[2];
+    }
+  });
+  CHECK(seen.size() == 4);
+  CHECK(seen[server.url("/ok")] == Term("healthy"_a));
+  CHECK(seen[server.url("/redirect")] == Term("healthy"_a));
+  CHECK(seen[server.url("/fail")] == Term("down"_a));
+  CHECK(seen[nothing_listens()] == Term("down"_a));
+}
+
+TEST_CASE("ParallelHealthChecker.check_all: 100 services in parallel, results in order") {
+  ember::test::LocalHttpServer server;
+  Node node(http_node("seedparallel"));
+  std::vector<std::string> urls;
+  for (int i = 0; i < 100; ++i) urls.push_back(server.url(i % 10 == 3 ? "/fail" : "/ok"));
+  std::vector<Term> results;
+  node.runtime().run([&](Self self) -> Proc { results = co_await check_all(self, urls); });
+  REQUIRE(results.size() == urls.size());
+  for (std::size_t i = 0; i < urls.size(); ++i) {
+    INFO(i);
+    CHECK(results[i] == tuple(urls[i], i % 10 == 3 ? "unhealthy"_a : "healthy"_a));
+  }
 }
 
 TEST_CASE("API.call: response, error and timeout") {

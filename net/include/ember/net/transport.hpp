@@ -14,7 +14,12 @@
 #include "ember/net/handshake.hpp"
 #include "ember/net/outbox.hpp"
 
+struct uv_loop_s;
+using uv_loop_t = uv_loop_s;
+
 namespace ember::net {
+
+class HttpClient;
 
 using ConnectionId = std::uint64_t;
 
@@ -85,6 +90,13 @@ class Transport {
   // Closes every connection and the listener, and waits until that is done: afterwards
   // nothing more leaves. Call from outside the loop thread.
   void close_all();
+  // Runs `fn` on the loop thread with the loop, for code beside the transport that owns
+  // libuv handles of its own (HttpClient). Not after the transport has stopped.
+  void post(std::function<void(uv_loop_t*)> fn);
+  // The HTTP client driven by this loop, made on first use (any thread). It closes with
+  // the connections (close_all or the destructor), on the loop thread, before the loop
+  // stops: its curl and uv handles never outlive the loop.
+  HttpClient& http();
 
   struct Impl;
 

@@ -18,6 +18,10 @@
 
 namespace ember {
 
+namespace net {
+class Transport;
+}
+
 struct NodeConfig {
   // name@host or name@host:port (4370 if omitted); port 0 picks a free port, and name()
   // then carries the real one.
@@ -114,6 +118,10 @@ class Node final : public Distribution {
   // Distribution (called by the runtime).
   void route(const detail::Signal& s) override;
   void send_named(Pid from, RemoteName to, Term message) override;
+
+  // The node's I/O loop, for node-layer code that runs beside it (http_get); valid while
+  // the node's processes run.
+  net::Transport& transport();
 
   struct Impl;
   Impl& impl() { return *impl_; }  // for spawn_remote; not for users
