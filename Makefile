@@ -19,7 +19,7 @@ endif
 # Debian bookworm packages the build needs (libssl-dev: CapnProtoConfig.cmake asks for OpenSSL).
 PACKAGES := cmake ninja-build g++ pkg-config libuv1-dev capnproto libcapnp-dev libssl-dev \
             libxxhash-dev libsodium-dev catch2 libfmt-dev libspdlog-dev libcli11-dev \
-            libmimalloc-dev libcurl4-openssl-dev
+            libmimalloc-dev libcurl4-openssl-dev python3
 FUZZ_PACKAGES := clang-14 libclang-rt-14-dev
 
 .PHONY: all build deps test bench fuzz demo format clean
