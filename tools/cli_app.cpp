@@ -12,7 +12,8 @@ Nodes: name@host[:port]; the port defaults to 4370.
 Pids: Ember prints <N.S.G> with N a node index local to the printing program, so ember
 prints and reads <0.S.G>@name@host:port (slot S, generation G on that node). A bare
 <N.S.G>, as a target or inside a term, means slot S, generation G on --node.
-Targets (send, call): a pid, a name registered on --node, or name@node.
+Targets (send, call): a pid, a name registered on --node, name@node, or global:name (a
+global name, looked up on --node; global:name@node looks it up on node).
 Cookie: --cookie, else EMBER_COOKIE, else ~/.ember.cookie (created if absent).
 Exit: 0 ok, 1 the node said no (no such process, spawn failed), 2 bad arguments, term
 or pid, 3 node unreachable or connection refused (wrong cookie?), 4 timeout.)";
@@ -85,7 +86,28 @@ CliApp::CliApp() {
   kill->add_option("PID", pid_, "<0.S.G>@node")->required();
   kill->add_option("REASON", reason_, "the exit reason, Erlang syntax");
 
-  add("registry", "names registered on --node", [](Commands& c) { return c.registry(); });
+  add("registry", "names registered on --node (with --global: the global names)",
+      [this](Commands& c) { return c.registry(global_); })
+      ->add_flag("--global", global_, "the global registry, as --node sees it");
+  // `ember global digest | register | unregister`.
+  CLI::App* global =
+      app_.add_subcommand("global", "the global name registry (ember registry --global lists it)");
+  global->require_subcommand(1);
+  global->fallthrough();
+  CLI::App* digest = global->add_subcommand(
+      "digest", "the global table's digest on --node (equal on nodes with equal tables)");
+  digest->add_flag("--all-nodes", all_nodes_, "also every node --node is connected to");
+  actions_.emplace_back(digest, [this](Commands& c) { return c.global_digest(all_nodes_); });
+  CLI::App* reg = global->add_subcommand(
+      "register", "register PID globally as NAME, through --node (exit 1 if NAME is taken)");
+  reg->add_option("NAME", name_, "the global name")->required();
+  reg->add_option("PID", pid_, "<0.S.G>@node")->required();
+  actions_.emplace_back(reg, [this](Commands& c) { return c.global_change(true, name_, pid_); });
+  CLI::App* unreg = global->add_subcommand(
+      "unregister", "remove the global NAME, through --node (exit 1 if it is not registered)");
+  unreg->add_option("NAME", name_, "the global name")->required();
+  actions_.emplace_back(unreg, [this](Commands& c) { return c.global_change(false, name_, ""); });
+  for (CLI::App* sub : {digest, reg, unreg}) sub->fallthrough();
   add("connect", "make --node connect to NODE", [this](Commands& c) { return c.connect(node_); })
       ->add_option("NODE", node_, "the node")
       ->required();

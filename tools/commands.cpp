@@ -107,6 +107,14 @@ Address Commands::address(const std::string& text) {
   Target t = parse_target(text);
   if (t.pid) return live_pid(text);
   Atom node = t.node ? *t.node : attached();
+  if (t.global) {
+    // Looked up where --node (or @NODE) sees it, then sent to the pid: what global:send does.
+    Term pid = session().ask(node, "whereis_global", {Term(t.name)});
+    if (pid.is_pid()) return pid.pid();
+    if (!pid.is(Atom("undefined"))) bad_reply(node, "whereis_global", pid);
+    throw CliError(kFailed, "no process registered globally as " + std::string(t.name.text()) +
+                                " (as " + node_text(node) + " sees it)");
+  }
   Term names = session().ask(node, "registry");
   for (const Term& entry : names)
     if (entry.is_tuple(2) && entry[0].is(t.name)) return RemoteName{t.name, node};
@@ -245,7 +253,9 @@ int Commands::send(const std::string& target, const std::string& text) {
   Term message = parse(text);
   Address to = address(target);
   session().send(to, message);
-  if (options_.json)
+  if (options_.json && parse_target(target).global)
+    std::cout << "{\"sent\": true, \"pid\": " << json_string(pid_text(std::get<Pid>(to))) << "}\n";
+  else if (options_.json)
     std::cout << "{\"sent\": true}\n";
   else
     std::cout << "ok\n";
@@ -310,10 +320,11 @@ int Commands::kill(const std::string& text, const std::string& reason_text) {
   return kOk;
 }
 
-int Commands::registry() {
+int Commands::registry(bool global) {
   Atom node = attached();
-  Term names = session().ask(node, "registry");
-  if (!names.is_list()) bad_reply(node, "registry", names);
+  const char* command = global ? "global_names" : "registry";
+  Term names = session().ask(node, command);
+  if (!names.is_list()) bad_reply(node, command, names);
   std::vector<std::pair<std::string, Pid>> rows;
   for (const Term& e : names)
     if (e.is_tuple(2) && e[0].is_atom() && e[1].is_pid())
@@ -331,6 +342,76 @@ int Commands::registry() {
   for (const auto& [name, pid] : rows) table.add({name, pid_text(pid)});
   table.print(std::cout);
   return kOk;
+}
+
+int Commands::global_change(bool reg, const std::string& name_text, const std::string& pid_text_) {
+  Atom node = attached();
+  Target t = parse_target(name_text);
+  if (t.pid || t.node || t.global)
+    throw CliError(kUsage, "bad global name '" + name_text + "': expected a plain name");
+  std::vector<Term> args{Term(t.name)};
+  if (reg) args.emplace_back(live_pid(pid_text_));
+  const char* command = reg ? "register_global" : "unregister_global";
+  // The node waits up to 5 s for the name's arbiter; give it longer than that to answer.
+  Term reply = session().ask(node, command, args, milliseconds(8000));
+  std::string name(t.name.text());
+  if (reply.is(Atom("no")))
+    throw CliError(kFailed, reg ? name + " is registered globally to another pid"
+                                : name + " is not registered globally");
+  if (reply.is(Atom("timeout")))
+    throw CliError(kTimeout, std::string(reg ? "register " : "unregister ") + name +
+                                 ": not confirmed by every node in time");
+  if (!reply.is(Atom("yes"))) bad_reply(node, command, reply);
+  if (options_.json)
+    std::cout << "{\"name\": " << json_string(name) << ", \""
+              << (reg ? "registered" : "unregistered") << "\": true}\n";
+  else
+    std::cout << "ok\n";
+  return kOk;
+}
+
+int Commands::global_digest(bool all_nodes) {
+  Atom node = attached();
+  std::vector<Atom> targets{node};
+  if (all_nodes) {
+    Term others = session().ask(node, "nodes");
+    if (!others.is_list()) bad_reply(node, "nodes", others);
+    for (const Term& n : others)
+      if (n.is_atom()) targets.push_back(n.atom());
+    std::sort(targets.begin(), targets.end(), [](Atom a, Atom b) { return a.text() < b.text(); });
+  }
+  int rc = kOk;
+  std::vector<std::pair<std::string, std::string>> rows;  // node, digest (16 hex digits)
+  for (Atom n : targets) {
+    try {
+      Term d = session().ask(n, "global_digest");
+      if (!d.is_integer()) bad_reply(n, "global_digest", d);
+      char hex[17];
+      std::snprintf(hex, sizeof hex, "%016llx",
+                    static_cast<unsigned long long>(std::uint64_t(d.as<std::int64_t>())));
+      rows.emplace_back(node_text(n), hex);
+    } catch (const CliError& e) {
+      if (!all_nodes || n == node) throw;
+      std::cerr << "ember: " << e.what() << '\n';  // the other nodes still get listed
+      rc = e.code();
+    }
+  }
+  if (options_.json) {
+    std::cout << "[";
+    for (std::size_t i = 0; i < rows.size(); ++i)
+      std::cout << (i ? ",\n " : "") << "{\"node\": " << json_string(rows[i].first)
+                << ", \"digest\": " << json_string(rows[i].second) << "}";
+    std::cout << "]\n";
+    return rc;
+  }
+  if (!all_nodes) {
+    std::cout << rows.at(0).second << '\n';
+    return rc;
+  }
+  Table table({"NODE", "DIGEST"});
+  for (const auto& [n, d] : rows) table.add({n, d});
+  table.print(std::cout);
+  return rc;
 }
 
 int Commands::connect(const std::string& node_arg) {

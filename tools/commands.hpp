@@ -30,7 +30,10 @@ class Commands {
   int call(const std::string& target, const std::string& term, long timeout_ms);
   int spawn(const std::string& node, const std::string& function, const std::string& args);
   int kill(const std::string& pid, const std::string& reason);
-  int registry();
+  int registry(bool global);  // global: the global names as --node sees them
+  int global_digest(bool all_nodes);
+  // register_global(NAME, PID) / unregister_global(NAME) through --node.
+  int global_change(bool reg, const std::string& name, const std::string& pid);
   int connect(const std::string& node);
   int disconnect(const std::string& node);
 

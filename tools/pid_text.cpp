@@ -143,8 +143,13 @@ Target parse_target(std::string_view text) {
     t.node = t.pid->node;
     return t;
   }
+  constexpr std::string_view kGlobal = "global:";
+  if (text.starts_with(kGlobal)) {
+    t.global = true;
+    text.remove_prefix(kGlobal.size());
+  }
   std::size_t at = text.find('@');
-  t.name = make_atom(text.substr(0, at), "registered name");
+  t.name = make_atom(text.substr(0, at), t.global ? "global name" : "registered name");
   if (at != std::string_view::npos) t.node = canonical_node(text.substr(at + 1));
   return t;
 }

@@ -29,14 +29,16 @@ struct PidText {
 // Throws CliError(kUsage) for anything but <N.S.G> or <N.S.G>@NODE.
 PidText parse_pid_text(std::string_view text);
 
-// What send/call/kill address: a pid, or a registered name on a node.
+// What send/call/kill address: a pid, a registered name on a node, or a global name.
 struct Target {
   std::optional<PidText> pid;
   Atom name;                 // when !pid
   std::optional<Atom> node;  // nullopt: --node
+  bool global = false;       // `name` is a global name, looked up on `node`
 };
 // <N.S.G>[@NODE] is a pid; name@NODE is `name` registered on NODE; a plain name is
-// registered on --node.
+// registered on --node; global:name[@NODE] is `name` in the global registry, as NODE (or
+// --node) sees it.
 Target parse_target(std::string_view text);
 
 // <0.S.G>@name@host:port for a pid of any node this process knows.

@@ -4,6 +4,7 @@
 
 #include "ember/core/blocking.hpp"
 #include "ember/core/errors.hpp"
+#include "ember/node/global.hpp"
 #include "ember/node/node.hpp"
 
 namespace ember {
@@ -75,8 +76,33 @@ Term stats(Runtime& rt) {
               {"run_queues"_a, list_of(queues)}});
 }
 
+Term global_names(Node& node) {
+  std::vector<Term> rows;
+  for (const auto& [name, pid] : node.global_names()) rows.push_back(tuple(name, pid));
+  return list_of(rows);
+}
+
 bool request_is(const Term& m, const char* command, std::size_t size) {
   return m.is_tuple(size) && m[0].is(Atom(command)) && m[1].is_pid();
+}
+
+// {register_global, From, Ref, Name, Pid} and {unregister_global, From, Ref, Name}: they
+// wait for the name's arbiter (a round trip, longer while a peer is slow to acknowledge,
+// up to register_global's 5 s deadline), so each runs in a helper process of its own that
+// answers From itself, and the admin loop goes on serving other requests meanwhile.
+bool start_global_change(Self self, const Term& m) {
+  bool reg = request_is(m, "register_global", 5) && m[3].is_atom() && m[4].is_pid();
+  bool unreg = request_is(m, "unregister_global", 4) && m[3].is_atom();
+  if (!reg && !unreg) return false;
+  Pid from = m[1].pid(), pid = reg ? m[4].pid() : Pid();
+  Term ref = m[2];
+  Atom name = m[3].as<Atom>();
+  self.spawn([reg, from, ref, name, pid](Self helper) -> Proc {
+    GlobalResult r = reg ? co_await register_global(helper, name, pid)
+                         : co_await unregister_global(helper, name);
+    helper.send(from, tuple(ref, Atom(to_string(r))));
+  });
+  return true;
 }
 
 // Answers one request; the slow ones (connect) run on the blocking pool.
@@ -104,6 +130,28 @@ Co<Term> answer(Self self, Node& node, Term m) {
     self.exit(m[3].pid(), m[4]);
     co_return Term(true);
   }
+  if (request_is(m, "global_names", 3)) co_return global_names(node);
+  if (request_is(m, "whereis_global", 4) && m[3].is_atom()) {
+    auto pid = node.whereis_global(m[3].as<Atom>());
+    co_return pid ? Term(*pid) : Term(atoms::undefined());
+  }
+  if (request_is(m, "send_global", 5) && m[3].is_atom()) {
+    try {
+      co_return Term(send_global(self, m[3].as<Atom>(), m[4]));
+    } catch (const ErlangError& e) {
+      co_return tuple("error"_a, e.reason());
+    }
+  }
+  if (request_is(m, "global_digest", 3))  // the 64 bits as a signed integer
+    co_return Term(static_cast<std::int64_t>(node.global_digest()));
+  if (request_is(m, "block", 4) && m[3].is_atom()) {
+    node.block(m[3].as<Atom>());
+    co_return Term(true);
+  }
+  if (request_is(m, "unblock", 4) && m[3].is_atom()) {
+    node.unblock(m[3].as<Atom>());
+    co_return Term(true);
+  }
   if (request_is(m, "spawn", 5) && m[3].is_binary()) {
     try {
       auto s = co_await spawn_remote(self, node.name(), m[3].as<std::string>(), m[4]);
@@ -123,6 +171,7 @@ Proc admin_loop(Self self, Node* node) {
       spdlog::warn("ember_admin: ignoring a malformed request");
       continue;
     }
+    if (start_global_change(self, t)) continue;
     Term result = co_await answer(self, *node, t);
     self.send(t[1].pid(), tuple(t[2], result));
   }

@@ -8,6 +8,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -20,6 +21,7 @@
 #include "daemon_config.hpp"
 #include "ember/core/errors.hpp"
 #include "ember/core/term_text.hpp"
+#include "ember/node/global.hpp"
 #include "ember/node/node.hpp"
 #include "seed.hpp"
 
@@ -169,6 +171,85 @@ Proc streamer(Self self, Term args) {
   self.send(reply_to, tuple("streamer"_a, outcome, node, acked));
 }
 
+// --- the global registry, for multi-node tests ---------------------------------------
+
+// {Name, ReportTo}: register_global(Name, self()), then ReportTo gets
+// {race, Name, yes | no | timeout, Self}; then waits for `stop`.
+Proc global_racer(Self self, Term args) {
+  if (!args.is_tuple(2) || !args[0].is_atom() || !args[1].is_pid()) self.exit("badarg"_a);
+  Atom name = args[0].as<Atom>();
+  GlobalResult r = co_await register_global(self, name, self.pid());
+  self.send(args[1].pid(), tuple("race"_a, name, Atom(to_string(r)), self.pid()));
+  co_await self.receive(match("stop"_a));
+}
+
+// {Names, ReportTo}: tells ReportTo {racers_ready, Self}, waits for `go`, then starts a
+// global_racer for each name at once (each reports to ReportTo itself). `stop` stops them
+// all. A test sends `go` to one of these on every node to start racers everywhere at once.
+Proc global_racers(Self self, Term args) {
+  if (!args.is_tuple(2) || !args[0].is_list() || !args[1].is_pid()) self.exit("badarg"_a);
+  Term names = args[0];
+  Pid report_to = args[1].pid();
+  self.send(report_to, tuple("racers_ready"_a, self.pid()));
+  auto m = co_await self.receive(match("go"_a), match("stop"_a));
+  if (m.clause() == 1) co_return;
+  std::vector<Pid> racers;
+  racers.reserve(names.size());
+  for (const Term& name : names) {
+    Term racer_args = tuple(name, report_to);
+    racers.push_back(self.spawn([racer_args](Self s) { return global_racer(s, racer_args); }));
+  }
+  co_await self.receive(match("stop"_a));
+  for (Pid p : racers) self.send(p, "stop"_a);
+}
+
+// {Names, ReportTo} or {Names, ReportTo, trap}: registers itself globally under each of
+// Names (an atom or a list of atoms; up to 100 requests in flight), then tells ReportTo
+// {holding, Self, Yes, No, Timeout} (how many of each answer), and waits for `stop`.
+// With `trap` it traps exits, and reports each exit signal as {holder_exit, Self, Reason}
+// (e.g. {global_name_conflict, Name}) instead of dying of it.
+Proc global_holder(Self self, Term args) {
+  if (!(args.is_tuple(2) || args.is_tuple(3)) || !args[1].is_pid() ||
+      !(args[0].is_atom() || args[0].is_list()))
+    self.exit("badarg"_a);
+  bool trap = args.is_tuple(3) && args[2].is("trap"_a);
+  Pid report_to = args[1].pid();
+  std::vector<Atom> names;
+  if (args[0].is_atom()) {
+    names.push_back(args[0].as<Atom>());
+  } else {
+    for (const Term& n : args[0])
+      if (n.is_atom()) names.push_back(n.as<Atom>());
+  }
+  if (trap) self.trap_exit(true);
+  Pid me = self.pid();
+  std::int64_t counts[3] = {0, 0, 0};  // yes, no, timeout
+  constexpr std::size_t kInFlight = 100;
+  std::size_t next = 0, done = 0;
+  auto start_one = [&] {
+    Atom name = names[next++];
+    self.spawn([name, me](Self h) -> Proc {
+      GlobalResult r = co_await register_global(h, name, me);
+      h.send(me, tuple("registered"_a, name, std::int64_t(r)));
+    });
+  };
+  while (next < names.size() && next < kInFlight) start_one();
+  while (done < names.size()) {
+    auto m = co_await self.receive("{registered, _, _}"_p);
+    ++done;
+    ++counts[std::clamp<std::int64_t>(m[2].as<std::int64_t>(), 0, 2)];
+    if (next < names.size()) start_one();
+  }
+  static_assert(int(GlobalResult::kYes) == 0 && int(GlobalResult::kNo) == 1 &&
+                int(GlobalResult::kTimeout) == 2);
+  self.send(report_to, tuple("holding"_a, me, counts[0], counts[1], counts[2]));
+  for (;;) {
+    auto m = co_await self.receive(match("stop"_a), match(tuple(Atom("EXIT"), _, _)));
+    if (m.clause() == 0) co_return;
+    self.send(report_to, tuple("holder_exit"_a, me, m[2]));
+  }
+}
+
 void register_functions() {
   register_remote_function("echo", [](Self s, Term) { return examples::echo_loop(s); });
   register_remote_function("counter",
@@ -182,6 +263,9 @@ void register_functions() {
   register_remote_function("echo_via", echo_via);
   register_remote_function("watch", watch);
   register_remote_function("streamer", streamer);
+  register_remote_function("global_racer", global_racer);
+  register_remote_function("global_racers", global_racers);
+  register_remote_function("global_holder", global_holder);
 }
 
 // --- the process ---------------------------------------------------------------------

@@ -1,6 +1,7 @@
 // The admin service (ember_admin) answers another node's requests.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <chrono>
 
 #include "ember/node/admin.hpp"
@@ -60,4 +61,61 @@ TEST_CASE("ember_admin answers ping, ps, info, registry, nodes and kill from ano
   CHECK(nodes == list(origin.name()));
   CHECK(killed == tuple(true, "bye"_a));
   CHECK(unknown[0] == Term("error"_a));
+}
+
+TEST_CASE("ember_admin registers, finds, sends to and unregisters global names, and blocks") {
+  Node origin(config("gorigin")), peer(config("gpeer")), third(config("gthird"));
+  REQUIRE(origin.connect(peer.name()));
+  REQUIRE(peer.connect(third.name()));
+  Pid holder = peer.runtime().spawn([](Self self) -> Proc {
+    auto m = co_await self.receive(match(tuple("hello"_a, _)));
+    self.send(m.pid(1), tuple("got"_a, m.term()));
+    co_await self.receive(match("never"_a));
+  });
+  Pid other =
+      peer.runtime().spawn([](Self self) -> Proc { co_await self.receive(match("never"_a)); });
+  Term yes, taken, where, nowhere, names, sent, got, unknown, digest, unreg, unreg_again, gone;
+  Term blocked, unblocked, malformed;
+  std::vector<Atom> nodes_while_blocked;
+  origin.runtime().run([&](Self self) -> Proc {
+    Atom p = peer.name();
+    yes = co_await ask(self, p, "register_global"_a, "db"_a, holder);
+    taken = co_await ask(self, p, "register_global"_a, "db"_a, other);
+    where = co_await ask(self, p, "whereis_global"_a, "db"_a);
+    nowhere = co_await ask(self, p, "whereis_global"_a, "nosuch"_a);
+    names = co_await ask(self, p, "global_names"_a);
+    sent = co_await ask(self, p, "send_global"_a, "db"_a, tuple("hello"_a, self.pid()));
+    auto g = co_await self.receive(match(tuple("got"_a, _))).after(5s);
+    got = g.timed_out() ? Term("timeout"_a) : g[1];
+    unknown = co_await ask(self, p, "send_global"_a, "nosuch"_a, "hi"_a);
+    digest = co_await ask(self, p, "global_digest"_a);
+    unreg = co_await ask(self, p, "unregister_global"_a, "db"_a);
+    unreg_again = co_await ask(self, p, "unregister_global"_a, "db"_a);
+    gone = co_await ask(self, p, "whereis_global"_a, "db"_a);
+    malformed = co_await ask(self, p, "register_global"_a, "db"_a, "not_a_pid"_a);
+    blocked = co_await ask(self, p, "block"_a, third.name());
+    nodes_while_blocked = peer.nodes();
+    unblocked = co_await ask(self, p, "unblock"_a, third.name());
+  });
+  CHECK(yes == Term("yes"_a));
+  CHECK(taken == Term("no"_a));
+  CHECK(where == Term(holder));
+  CHECK(nowhere == Term("undefined"_a));
+  CHECK(names == list(tuple("db"_a, holder)));
+  CHECK(sent == Term(holder));
+  CHECK(got[0] == Term("hello"_a));
+  CHECK(unknown == tuple("error"_a, tuple("badarg"_a, tuple("nosuch"_a, "hi"_a))));
+  REQUIRE(digest.is_integer());
+  // The digest was taken while db was registered; every node held the same table then.
+  CHECK(unreg == Term("yes"_a));
+  CHECK(unreg_again == Term("no"_a));
+  CHECK(gone == Term("undefined"_a));
+  CHECK(malformed[0] == Term("error"_a));
+  CHECK(blocked == Term(true));
+  CHECK(std::find(nodes_while_blocked.begin(), nodes_while_blocked.end(), third.name()) ==
+        nodes_while_blocked.end());
+  CHECK(unblocked == Term(true));
+  CHECK(peer.connect(third.name()));
+  CHECK(origin.global_digest() == peer.global_digest());
+  CHECK(std::uint64_t(digest.as<std::int64_t>()) != peer.global_digest());  // db is gone now
 }

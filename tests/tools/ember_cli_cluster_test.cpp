@@ -379,6 +379,83 @@ TEST_CASE("registry lists the names registered on --node") {
   CHECK(contains(pid_of(json.out, "echo"), "@" + c[0]));
 }
 
+TEST_CASE("global names: register, registry --global, send and call global:NAME, digest") {
+  Cluster c;
+  std::string echo = c.ember({"spawn", c[1], "echo"}).out;
+  REQUIRE(echo.size() > 1);
+  echo.pop_back();
+  Output reg = c.ember({"global", "register", "gecho", echo});
+  CHECK_OK(reg);
+  CHECK(reg.out == "ok\n");
+  // A registration returns once every node has it: each lists it at once.
+  for (int i = 0; i < 3; ++i) {
+    Output o = c.ember({"registry", "--global", "--node", c[i]});
+    CHECK_OK(o);
+    CHECK(std::regex_search(o.out, std::regex("^NAME +PID\n")));
+    CHECK(std::regex_search(o.out, std::regex("\ngecho +" + regex_escape(echo) + "\n")));
+  }
+  CHECK(pid_of(c.ember({"--json", "registry", "--global", "--node", c[2]}).out, "gecho") == echo);
+  CHECK_FALSE(contains(c.ember({"registry"}).out, "gecho"));  // not a local name of a
+
+  CHECK(c.ember({"call", "global:gecho", "{echo, 7}"}).out == "{ok,7}\n");
+  CHECK(c.ember({"call", "global:gecho@" + c[2], "{echo, 8}"}).out == "{ok,8}\n");
+  // c's status_collector under a global name, reached through a.
+  std::string collector =
+      pid_of(c.ember({"--json", "registry", "--node", c[2]}).out, "status_collector");
+  REQUIRE_FALSE(collector.empty());
+  CHECK_OK(c.ember({"global", "register", "gcoll", collector}));
+  Output sent = c.ember({"send", "global:gcoll", "{report, <<\"via_global\">>, up}"});
+  CHECK_OK(sent);
+  CHECK(sent.out == "ok\n");
+  CHECK(c.ember({"--json", "send", "global:gcoll", "{report, <<\"json\">>, up}"}).out ==
+        "{\"sent\": true, \"pid\": \"" + collector + "\"}\n");
+  Output all = c.ember({"call", "status_collector@" + c[2], "{get_all}"});
+  CHECK(contains(all.out, "<<\"via_global\">> => up"));
+  CHECK(contains(all.out, "<<\"json\">> => up"));
+  CHECK(contains(c.ember({"send", "--help"}).out, "global:"));
+
+  // Every node has the same table, hence the same digest.
+  Output digests = c.ember({"global", "digest", "--all-nodes"});
+  CHECK_OK(digests);
+  std::smatch m;
+  REQUIRE(std::regex_search(digests.out, m, std::regex("\n\\S+ +([0-9a-f]{16})\n")));
+  std::string digest = m[1].str();
+  CHECK(lines(digests.out) == 4);
+  for (int i = 0; i < 3; ++i)
+    CHECK(std::regex_search(digests.out,
+                            std::regex("\n" + regex_escape(c[i]) + " +" + digest + "\n")));
+  CHECK(c.ember({"global", "digest", "--node", c[1]}).out == digest + "\n");
+  CHECK(contains(c.ember({"--json", "global", "digest"}).out, "\"digest\": \"" + digest + "\""));
+
+  CHECK_FAILS(c.ember({"global", "register", "gecho", collector}), 1,
+              "gecho is registered globally to another pid");
+  CHECK_FAILS(
+      c.ember({"send", "global:nosuch", "hi"}), 1,
+      "no process registered globally as nosuch \\(as " + regex_escape(c[0]) + " sees it\\)");
+  CHECK_FAILS(c.ember({"call", "global:nosuch", "{x}"}), 1, "no process registered globally");
+  CHECK_FAILS(c.ember({"send", "global:", "hi"}), 2, "empty global name");
+  CHECK_FAILS(c.ember({"global", "register", "global:gx", echo}), 2, "expected a plain name");
+  CHECK_FAILS(c.ember({"global", "register", "gdead", "<0.99999.1>@" + c[1]}), 1, "no process");
+  Output usage = c.ember({"global"});
+  CHECK(usage.rc == 2);
+  CHECK(contains(usage.err, "Usage:"));
+  Output missing = c.ember({"global", "register", "gecho"});
+  CHECK(missing.rc == 2);
+  CHECK(contains(missing.err, "PID is required"));
+
+  CHECK_OK(c.ember({"global", "unregister", "gecho"}));
+  CHECK_FAILS(c.ember({"global", "unregister", "gecho"}), 1, "gecho is not registered globally");
+  for (int i = 0; i < 3; ++i)
+    CHECK_FALSE(contains(c.ember({"registry", "--global", "--node", c[i]}).out, "gecho"));
+  // The owner's death frees its name everywhere.
+  CHECK_OK(c.ember({"kill", collector}));
+  CHECK(eventually([&] {
+    for (int i = 0; i < 3; ++i)
+      if (contains(c.ember({"registry", "--global", "--node", c[i]}).out, "gcoll")) return false;
+    return true;
+  }));
+}
+
 TEST_CASE("connect and disconnect make the attached node drop and regain a peer") {
   Cluster c;
   auto lists = [&](const std::string& node) { return contains(c.ember({"nodes"}).out, node); };

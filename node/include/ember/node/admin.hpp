@@ -14,6 +14,18 @@
 //   {kill, From, Ref, Pid, Reason}           -> true              (exit(Pid, Reason))
 //   {spawn, From, Ref, Function, Args}       -> {ok, Pid} | {error, Reason}
 //   {stats, From, Ref}                       -> #{processes, memory, run_queues}
+// The global registry as this node sees it (global.hpp); register and unregister answer
+// once the change is committed everywhere, without holding up other requests:
+//   {global_names, From, Ref}                -> [{Name, Pid}]     (sorted by name)
+//   {whereis_global, From, Ref, Name}        -> Pid | undefined
+//   {register_global, From, Ref, Name, Pid}  -> yes | no | timeout
+//   {unregister_global, From, Ref, Name}     -> yes | no | timeout
+//   {send_global, From, Ref, Name, Msg}      -> Pid | {error, {badarg, {Name, Msg}}}
+//   {global_digest, From, Ref}               -> integer (Node::global_digest's 64 bits,
+//                                               as a signed integer)
+// Fault injection (Node::block): cut this node off from Node, or mend the cut:
+//   {block, From, Ref, Node}                 -> true
+//   {unblock, From, Ref, Node}               -> true
 // Anything else gets {error, {unknown_request, Term}}.
 #pragma once
 
