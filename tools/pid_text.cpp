@@ -13,8 +13,6 @@
 namespace ember::cli {
 namespace {
 
-constexpr std::uint16_t kDefaultPort = 4370;
-
 bool digit(char c) {
   return std::isdigit(static_cast<unsigned char>(c)) != 0;
 }
@@ -118,9 +116,7 @@ std::size_t original_position(std::size_t pos, const std::vector<Splice>& splice
 
 Atom canonical_node(std::string_view text) {
   try {
-    NodeName n = NodeName::parse(text);
-    if (n.port == 0) n.port = kDefaultPort;
-    return Atom(n.to_string());
+    return Atom(NodeName::canonical(text).to_string());
   } catch (const std::exception& e) {
     throw CliError(kUsage, e.what());
   }

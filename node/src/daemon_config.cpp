@@ -18,7 +18,6 @@ namespace ember::daemon {
 
 namespace {
 
-constexpr std::uint16_t kDefaultPort = 4370;
 constexpr const char* kDefaultListenHost = "127.0.0.1";
 
 struct BadArgument : std::runtime_error {
@@ -123,7 +122,7 @@ void resolve_name(DaemonOptions& o, const std::string& name,
     if (n.port) own_port = n.port;
     base = n.name + "@" + n.host;
   }
-  std::uint16_t port = kDefaultPort;
+  std::uint16_t port = NodeName::kDefaultPort;
   if (own_port) port = *own_port;
   if (l && l->port) {
     if (own_port && *own_port != *l->port)
@@ -152,10 +151,20 @@ double parse_ticktime(const std::string& text) {
   return v;
 }
 
+double parse_rejoin(const std::string& text) {
+  char* end = nullptr;
+  errno = 0;
+  double v = std::strtod(text.c_str(), &end);
+  if (text.empty() || errno != 0 || end != text.c_str() + text.size() || !std::isfinite(v) ||
+      (v != 0 && v < 0.05) || v > 3600)
+    throw BadArgument("--rejoin " + text + ": expected seconds, e.g. 1 (0: at start only)");
+  return v;
+}
+
 const char* kEnvHelp =
     "Every flag may come from the environment instead; a flag wins over its variable:\n"
     "  EMBER_NAME, EMBER_LISTEN, EMBER_COOKIE, EMBER_JOIN (comma-separated),\n"
-    "  EMBER_SCHEDULERS, EMBER_TICKTIME.\n"
+    "  EMBER_SCHEDULERS, EMBER_TICKTIME, EMBER_REJOIN.\n"
     "Without --cookie or EMBER_COOKIE the cookie is read from ~/.ember.cookie, which is\n"
     "created (mode 0400, random) if it does not exist.\n"
     "Once listening, ember-node prints `ember-node ready NAME@HOST:PORT` on stdout; logs go\n"
@@ -190,7 +199,7 @@ NodeConfig DaemonOptions::node_config(const std::string& resolved_cookie) const 
 ParseOutcome parse_daemon_args(int argc, const char* const* argv, const Env& env) {
   CLI::App app{"ember-node: one Ember node, hosting the seed's example services"};
   app.footer(kEnvHelp);
-  std::string name, listen, cookie, schedulers, ticktime;
+  std::string name, listen, cookie, schedulers, ticktime, rejoin;
   std::vector<std::string> join;
   auto* o_name = app.add_option("--name", name,
                                 "name, name@host or name@host:port (the port defaults to "
@@ -204,12 +213,17 @@ ParseOutcome parse_daemon_args(int argc, const char* const* argv, const Env& env
   auto* o_sched = app.add_option("--schedulers", schedulers, "scheduler threads (0: one per core)");
   auto* o_tick = app.add_option("--ticktime", ticktime,
                                 "seconds of silence after which a peer is down (default 2)");
+  auto* o_rejoin = app.add_option(
+      "--rejoin", rejoin,
+      "dial each --join node that is not connected again every S seconds, for as long as "
+      "this node runs (default 0: only at start, as Erlang)");
   o_name->type_name("NAME");
   o_listen->type_name("HOST:PORT");
   o_cookie->type_name("C");
   o_join->type_name("NODE");
   o_sched->type_name("N");
   o_tick->type_name("S");
+  o_rejoin->type_name("S");
 
   ParseOutcome out;
   try {
@@ -259,6 +273,7 @@ ParseOutcome parse_daemon_args(int argc, const char* const* argv, const Env& env
     if (auto s = pick(o_sched, schedulers, "EMBER_SCHEDULERS"))
       o.schedulers = parse_schedulers(trim(*s));
     if (auto t = pick(o_tick, ticktime, "EMBER_TICKTIME")) o.ticktime = parse_ticktime(trim(*t));
+    if (auto r = pick(o_rejoin, rejoin, "EMBER_REJOIN")) o.rejoin = parse_rejoin(trim(*r));
     out.options = std::move(o);
   } catch (const BadArgument& e) {
     out.exit_code = 2;

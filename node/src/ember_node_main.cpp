@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -23,6 +24,8 @@
 #include "ember/core/term_text.hpp"
 #include "ember/node/global.hpp"
 #include "ember/node/node.hpp"
+#include "ember/node/node_name.hpp"
+#include "join_keeper.hpp"
 #include "seed.hpp"
 
 namespace {
@@ -324,6 +327,14 @@ int main(int argc, char** argv) {
     register_functions();
     ember::Node node(o.node_config(cookie));
     node.runtime().spawn(supervise_services);
+    std::optional<ember::daemon::JoinKeeper> keeper;
+    if (o.rejoin > 0) {
+      std::vector<ember::Atom> targets;
+      for (const std::string& j : o.join)
+        targets.emplace_back(ember::NodeName::canonical(j).to_string());
+      keeper.emplace(node, std::move(targets),
+                     std::chrono::milliseconds(std::llround(o.rejoin * 1000)));
+    }
     spdlog::info("ember-node: {} listening on port {}", node.name().text(), node.port());
     std::printf("ember-node ready %s\n", std::string(node.name().text()).c_str());
     std::fflush(stdout);

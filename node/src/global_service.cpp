@@ -122,7 +122,11 @@ void GlobalService::forget(Ref ref) {
   outgoing_.erase(ref.id);
 }
 
+// Every node watches every owner (as Erlang's global does), not only the owner's own node:
+// a table swapped on connect can carry a name whose owner died while it was on the way,
+// and only a watch set up after the name arrived sees that.
 void GlobalService::owner_down(Pid pid) {
+  if (pid.node() != runtime_.node()) return remote_owner_down(pid);
   for (Atom name : table_.names_of(pid)) {
     // Gone here at once; the arbiter takes it from everyone else.
     {
@@ -130,6 +134,18 @@ void GlobalService::owner_down(Pid pid) {
       if (arbiter(name) != self_) table_.release(name, pid);
     }
     request(GlobalOp::kOwnerDown, name, pid, Pid(), runtime_.make_ref());
+  }
+}
+
+// A remote owner died. Its own node tells the arbiter, and the arbiter everyone; we drop our
+// copy at once all the same, since it may be one that arrived after that removal.
+void GlobalService::remote_owner_down(Pid pid) {
+  std::lock_guard lock(mutex_);
+  for (Atom name : table_.names_of(pid)) {
+    if (arbiter(name) == self_)
+      arbitrate(GlobalOp::kOwnerDown, name, pid, {self_, 0, Pid()});
+    else
+      table_.release(name, pid);
   }
 }
 
@@ -196,7 +212,7 @@ void GlobalService::finish(Answer a) {
 }
 
 void GlobalService::took(const GlobalEntry& e) {
-  if (e.pid.node() == runtime_.node()) watcher_.watch(e.pid);
+  watcher_.watch(e.pid);
 }
 
 void GlobalService::ack(Atom to, std::uint64_t commit_id) {

@@ -79,18 +79,19 @@ class GlobalService {
   void arbitrate(GlobalOp op, Atom name, Pid pid, Answer answer);
   void commit(const GlobalEntry& e, bool removal, Answer answer);
   void finish(Answer a);
-  void took(const GlobalEntry& e);  // an entry arrived here: watch or check its owner
+  void took(const GlobalEntry& e);  // an entry arrived here: watch its owner
   void ack(Atom to, std::uint64_t commit_id);
   void send_sync(Atom to);
   void resolve_conflicts(const std::vector<GlobalConflict>& conflicts);
 
   void owner_down(Pid pid);  // from the watcher process
+  void remote_owner_down(Pid pid);
 
   Runtime& runtime_;
   Atom self_;
   ClusterPeers& peers_;
   GlobalTable table_;
-  PidWatcher watcher_;  // monitors the local pids that hold names
+  PidWatcher watcher_;  // monitors every pid that holds a name here, local or remote
 
   std::mutex mutex_;  // before the node's own mutex, never after
   GlobalResolver resolver_;

@@ -159,9 +159,8 @@ GlobalTable::Merged GlobalTable::merge(const std::vector<GlobalEntry>& theirs,
       continue;
     }
     Held ours = it->second;
-    std::uint64_t version = std::max(ours.version, e.version);
     if (ours.pid == e.pid) {
-      it->second.version = version;
+      it->second.version = std::max(ours.version, e.version);
       continue;
     }
     // Both orders of the same two entries must reach the resolver alike.
@@ -172,6 +171,9 @@ GlobalTable::Merged GlobalTable::merge(const std::vector<GlobalEntry>& theirs,
     GlobalConflict c{e.name, kept, {}};
     for (Pid p : {first, second})
       if (p != kept) c.losers.push_back(p);
+    // The kept entry keeps its own version: raised to the loser's, it would tie with that
+    // pid's entry on a node that has not merged yet, and there the pid order would decide.
+    std::uint64_t version = kept == ours.pid ? ours.version : e.version;
     erase_locked(e.name);
     if (kept.valid()) {
       table_.emplace(e.name.index(), Held{kept, version});

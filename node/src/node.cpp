@@ -35,8 +35,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr std::uint16_t kDefaultPort = 4370;
-
 const Atom& atom_noconnection() {
   static const Atom a("noconnection");
   return a;
@@ -50,11 +48,8 @@ const Atom& spawn_reply_tag() {
   return a;
 }
 
-// name@host -> name@host:4370: one spelling per node, so one atom per node.
 NodeName canonical(std::string_view text) {
-  NodeName n = NodeName::parse(text);
-  if (n.port == 0) n.port = kDefaultPort;
-  return n;
+  return NodeName::canonical(text);
 }
 
 std::uint16_t free_port(const std::string& host) {
@@ -187,7 +182,7 @@ struct Node::Impl final : detail::ClusterPeers {
     if (any_port) text.resize(text.size() - 2);
     NodeName n = NodeName::parse(text);
     if (any_port) n.port = c.listen ? free_port(n.host) : 0;
-    if (n.port == 0 && c.listen) n.port = kDefaultPort;
+    if (n.port == 0 && c.listen) n.port = NodeName::kDefaultPort;
     return n;
   }
 
@@ -496,6 +491,18 @@ struct Node::Impl final : detail::ClusterPeers {
     return Verdict::kAccept;
   }
 
+  // A connection that passed the handshake but must not carry traffic: closed, and if it
+  // was the peer's last attempt, the peer is lost.
+  void refuse_up(net::ConnectionId id, Peer& p, std::string why,
+                 std::unique_lock<std::mutex>& lock) {
+    p.last_error = std::move(why);
+    conn_peer.erase(id);
+    lock.unlock();
+    transport->close(id);
+    lock.lock();
+    if (p.state == PeerState::kConnecting && p.attempts.empty()) lose(p, lock);
+  }
+
   void on_up(net::ConnectionId id, const net::PeerInfo& info) {
     std::unique_lock lock(mutex);
     auto it = conn_peer.find(id);
@@ -505,23 +512,10 @@ struct Node::Impl final : detail::ClusterPeers {
     if (Atom(info.name) != p.name) {  // we dialed one node and another one answered
       spdlog::warn("ember: {} dialed {} but the node at {} is {}", name.text(), p.name.text(),
                    p.address.host + ":" + std::to_string(p.address.port), info.name);
-      p.last_error = "the node at that address is " + info.name;
-      conn_peer.erase(it);
-      lock.unlock();
-      transport->close(id);
-      lock.lock();
-      if (p.state == PeerState::kConnecting && p.attempts.empty()) lose(p, lock);
-      return;
+      return refuse_up(id, p, "the node at that address is " + info.name, lock);
     }
-    if (blocked.contains(p.name.index())) {  // cut off while the handshake ran
-      p.last_error = "blocked (fault injection)";
-      conn_peer.erase(it);
-      lock.unlock();
-      transport->close(id);
-      lock.lock();
-      if (p.state == PeerState::kConnecting && p.attempts.empty()) lose(p, lock);
-      return;
-    }
+    if (blocked.contains(p.name.index()))  // cut off while the handshake ran
+      return refuse_up(id, p, "blocked (fault injection)", lock);
     if (p.state == PeerState::kUp) {  // lost a race the Hello check did not see
       lock.unlock();
       transport->close(id);

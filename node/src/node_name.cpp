@@ -48,6 +48,12 @@ NodeName NodeName::parse(std::string_view text) {
   return n;
 }
 
+NodeName NodeName::canonical(std::string_view text) {
+  NodeName n = parse(text);
+  if (n.port == 0) n.port = kDefaultPort;
+  return n;
+}
+
 std::string NodeName::to_string() const {
   std::string s = name + '@' + host;
   if (port) s += ':' + std::to_string(port);

@@ -1,4 +1,4 @@
-// PidWatcher: a process that monitors local pids on behalf of a service (the global
+// PidWatcher: a process that monitors pids (local or remote) on behalf of a service (the global
 // registry's owners, process group members) and reports each one's death once.
 #pragma once
 

@@ -554,18 +554,14 @@ TEST_CASE("global: a healed partition keeps one pid per name, and the other is t
   partition_and_heal({});
 }
 
-// Hidden (run with multinode_tests "[global-known-bug]"): they fail with the registry as it
-// is. The first leaves the dead loser's second name on
-// some nodes for good (a GlobalSync that crossed the removal brings it back, and no node
-// but the owner's watches the pid); in the second the nodes disagree about who keeps
-// `split`, and both pids die (GlobalTable::merge raises the kept entry's version, so later
-// merges on other nodes compare equal versions and fall to the pid order).
-TEST_CASE("global: a healed partition's dead loser loses its other names everywhere",
-          "[.][global-known-bug]") {
+// The loser's other names: a GlobalSync that crossed the removal of the dead loser's names
+// brought them back on some nodes until every node watched every owner.
+TEST_CASE("global: a healed partition's dead loser loses its other names everywhere") {
   partition_and_heal({.losers_hold_more = true});
 }
 
-TEST_CASE("global: a healed partition keeps the older registration when clocks differ",
-          "[.][global-known-bug]") {
+// The clocks: GlobalTable::merge once raised the kept entry to the loser's version, so a
+// later merge on another node met two equal versions, fell to the pid order, and both died.
+TEST_CASE("global: a healed partition keeps the older registration when clocks differ") {
   partition_and_heal({.left_clock_ahead = true});
 }

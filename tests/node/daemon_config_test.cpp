@@ -163,6 +163,17 @@ TEST_CASE("ember-node: --ticktime sets the silence timeout and a quarter of it a
   CHECK(d.tick_interval == defaults.tick_interval);
 }
 
+TEST_CASE("ember-node: --rejoin or EMBER_REJOIN sets the redial interval, off by default") {
+  CHECK(Args{{"--name", "a"}}.ok().rejoin == 0);
+  CHECK(Args{{"--name", "a", "--rejoin", "1.5"}}.ok().rejoin == 1.5);
+  Args env;
+  env.words = {"--name", "a"};
+  env.vars = {{"EMBER_REJOIN", "2"}};
+  CHECK(env.ok().rejoin == 2);
+  env.words.insert(env.words.end(), {"--rejoin", "0"});  // the flag wins
+  CHECK(env.ok().rejoin == 0);
+}
+
 TEST_CASE("ember-node: bad arguments give the usage and exit code 2") {
   expect_bad(Args{{}}, "no node name");
   expect_bad(Args{{"--name", "a", "--frobnicate"}}, "frobnicate");
@@ -178,6 +189,9 @@ TEST_CASE("ember-node: bad arguments give the usage and exit code 2") {
   expect_bad(Args{{"--name", "a", "--schedulers", "-1"}}, "--schedulers");
   expect_bad(Args{{"--name", "a", "--ticktime", "0"}}, "--ticktime");
   expect_bad(Args{{"--name", "a", "--ticktime", "soon"}}, "--ticktime");
+  expect_bad(Args{{"--name", "a", "--rejoin", "soon"}}, "--rejoin");
+  expect_bad(Args{{"--name", "a", "--rejoin", "-1"}}, "--rejoin");
+  expect_bad(Args{{"--name", "a", "--rejoin", "0.001"}}, "--rejoin");
   expect_bad(Args{{"--name", "a", "--cookie", ""}}, "empty");
   expect_bad(Args{{"--name", "a", "--cookie"}}, "cookie");
   Args env_only;

@@ -282,6 +282,29 @@ TEST_CASE("global: the table's merge settles a conflict the same way from both s
   CHECK(y.whereis("n"_a) == p);
 }
 
+// Node x merged first; y still holds the younger entry when x's merged table reaches it,
+// and z, which only ever saw the younger one, then hears from both. All must keep p.
+TEST_CASE("global: a merged entry keeps its own version, so later merges agree") {
+  using detail::GlobalTable;
+  Pid p(0, 9, 1), q(0, 2, 1);  // q sorts first: a tie of versions would pick it
+  GlobalTable x, y, z;
+  x.apply({"n"_a, p, 3});
+  y.apply({"n"_a, q, 60});
+  z.apply({"n"_a, q, 60});
+  x.merge(y.entries(), {});
+  REQUIRE(x.whereis("n"_a) == p);
+  CHECK(x.entries()[0].version == 3);
+  auto my = y.merge(x.entries(), {});
+  auto mz = z.merge(x.entries(), {});
+  REQUIRE(my.conflicts.size() == 1);
+  CHECK(my.conflicts[0].kept == p);
+  CHECK(mz.conflicts[0].kept == p);
+  z.merge(y.entries(), {});
+  CHECK(z.whereis("n"_a) == p);
+  CHECK(x.digest() == y.digest());
+  CHECK(y.digest() == z.digest());
+}
+
 TEST_CASE("global: the table applies newer commits only, and removals of the holder only") {
   detail::GlobalTable t;
   Pid p(0, 5, 1), q(0, 6, 1);

@@ -15,8 +15,14 @@ struct NodeName {
   std::string host;
   std::uint16_t port = 0;  // 0: not given
 
+  // Erlang's epmd port; Ember listens on it when a name gives no port.
+  static constexpr std::uint16_t kDefaultPort = 4370;
+
   // Throws std::invalid_argument saying which part is wrong and why.
   static NodeName parse(std::string_view text);
+  // parse() with the default port filled in (name@host -> name@host:4370): one spelling
+  // per node, so one atom per node.
+  static NodeName canonical(std::string_view text);
   std::string to_string() const;
   friend bool operator==(const NodeName&, const NodeName&) = default;
 };
