@@ -217,12 +217,16 @@ class Tour {
     std::string line = "@" + request + " " + std::string(node.text());
     Pid tour = self_.pid();
     self_.spawn([line, tour, ref](Self h) -> Proc {
-      std::string answer = co_await blocking(h, [line] {
+      // A named closure, not a temporary inside the co_await expression: g++ 12 copies
+      // such a temporary byte by byte into the frame and destroys both copies, freeing
+      // the captured string twice (docs/ARCHITECTURE.md, "g++ 12 coroutine bugs").
+      auto ask = [line] {
         say(line);
         std::string reply;
         if (!std::getline(std::cin, reply)) reply = "no answer (stdin closed)";
         return reply;
-      });
+      };
+      std::string answer = co_await blocking(h, ask);
       h.send(tour, tuple("caller_answer"_a, ref, answer));
     });
     return ref;
