@@ -81,7 +81,7 @@ stop_all() {
     fi
     rc=0
     wait "${PID[$n]}" 2>/dev/null || rc=$?
-    ((rc == 0)) || { echo "demo: ember-node $n exited with status $rc" >&2; status=1; }
+    ((rc == 0)) || { echo "demo: ember-node $n exited with status $rc" >&2; ((status != 0)) || status=1; }
   done
   PID=()
 }
