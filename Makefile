@@ -1,5 +1,6 @@
 # The front door. `make` builds (Release), `make test` installs what is missing, builds and
-# runs every test, `make bench` runs the benchmarks, `make fuzz` the fuzzers.
+# runs every test, `make demo` installs what is missing, builds the daemon and the tour and
+# runs the tour on three local nodes, `make bench` runs the benchmarks, `make fuzz` the fuzzers.
 # SANITIZE=address,undefined or SANITIZE=thread build into their own folders.
 
 SHELL := /bin/bash
@@ -41,6 +42,12 @@ build: deps $(BUILD_DIR)/build.ninja
 
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 300
+
+# Only what the tour runs is built: on a fresh machine the tests and benchmarks wait for
+# `make test`.
+demo: deps $(BUILD_DIR)/build.ninja
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target ember-node ember-demo ember
+	scripts/demo.sh $(BUILD_DIR)
 
 bench: build
 	scripts/run-bench.sh $(BUILD_DIR)

@@ -20,6 +20,7 @@
 #include <optional>
 
 #include "daemon_config.hpp"
+#include "demo_functions.hpp"
 #include "ember/core/errors.hpp"
 #include "ember/core/term_text.hpp"
 #include "ember/node/global.hpp"
@@ -269,6 +270,7 @@ void register_functions() {
   register_remote_function("global_racer", global_racer);
   register_remote_function("global_racers", global_racers);
   register_remote_function("global_holder", global_holder);
+  examples::register_demo_functions();  // what `make demo`'s tour starts on the nodes
 }
 
 // --- the process ---------------------------------------------------------------------
