@@ -99,7 +99,8 @@ TEST_CASE("pg patterns: check 100 services with one broadcast to their checkers 
   for (int i = 10; i < 100; ++i) nodes[std::size_t(i % 3)].runtime().send(checkers[i], "stop"_a);
 }
 
-TEST_CASE("pg patterns: record metrics from every node with one broadcast, a lost node drops out") {
+TEST_CASE(
+    "pg patterns: record metrics from every node with one broadcast and a lost node drops out") {
   Three nodes("pgmet");
   // Each node's reporter samples something of its own: here 10, 20 and 30.
   for (std::size_t i = 0; i < 3; ++i) {

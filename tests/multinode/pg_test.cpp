@@ -88,7 +88,8 @@ std::vector<Atom> names_of(std::initializer_list<NodeProcess*> nodes) {
 
 }  // namespace
 
-TEST_CASE("pg: joins and leaves on three nodes are seen on every node; a broadcast reaches all") {
+TEST_CASE(
+    "pg: joins and leaves on three nodes are seen on every node and a broadcast reaches all") {
   ThreeNodes t;
   std::vector<Atom> nodes = names_of({&t.a, &t.b, &t.c});
   const Term workers = "workers"_a, tagged = tuple("svc"_a, 1);
@@ -166,7 +167,7 @@ TEST_CASE("pg: joins and leaves on three nodes are seen on every node; a broadca
   t.teardown();
 }
 
-TEST_CASE("pg: a member that dies, killed or crashed, leaves every group on every node") {
+TEST_CASE("pg: a member that is killed or crashes leaves every group on every node") {
   ThreeNodes t;
   std::vector<Atom> nodes = names_of({&t.a, &t.b, &t.c});
   const Term g1 = "g1"_a, g2 = "g2"_a;
@@ -197,7 +198,8 @@ TEST_CASE("pg: a member that dies, killed or crashed, leaves every group on ever
   t.teardown();
 }
 
-TEST_CASE("pg: kill -9 of a node drops its members; restarted, only its new members appear") {
+TEST_CASE(
+    "pg: kill -9 of a node drops its members and after a restart only its new members appear") {
   ThreeNodes t;
   std::vector<Atom> all = names_of({&t.a, &t.b, &t.c}), survivors = names_of({&t.a, &t.b});
   const Term svc = "svc"_a;

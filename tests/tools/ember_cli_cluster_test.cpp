@@ -456,7 +456,7 @@ TEST_CASE("global names: register, registry --global, send and call global:NAME,
   }));
 }
 
-TEST_CASE("pg: join and leave through the pid's node; groups and members as each node sees them") {
+TEST_CASE("pg: join and leave go through the pid's node and each node shows groups and members") {
   Cluster c;
   auto sleeper = [&](int node) {
     std::string pid = c.ember({"spawn", c[node], "sleeper"}).out;
