@@ -1,5 +1,6 @@
 #include "pg_patterns.hpp"
 
+#include <algorithm>
 #include <chrono>
 
 #include <ember/node/http.hpp>
