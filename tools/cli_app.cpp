@@ -108,6 +108,39 @@ CliApp::CliApp() {
   unreg->add_option("NAME", name_, "the global name")->required();
   actions_.emplace_back(unreg, [this](Commands& c) { return c.global_change(false, name_, ""); });
   for (CLI::App* sub : {digest, reg, unreg}) sub->fallthrough();
+  // `ember pg groups | members | join | leave`: process groups (pg) as --node sees them.
+  CLI::App* pg = app_.add_subcommand("pg", "process groups (pg), as --node sees them");
+  pg->require_subcommand(1);
+  pg->fallthrough();
+  auto scoped = [this](CLI::App* sub) {
+    sub->add_option("--scope", scope_, "the scope, an atom")->capture_default_str();
+    sub->fallthrough();
+  };
+  CLI::App* groups =
+      pg->add_subcommand("groups", "the groups with members anywhere, and how many members");
+  scoped(groups);
+  actions_.emplace_back(groups, [this](Commands& c) { return c.pg_groups(scope_); });
+  CLI::App* members = pg->add_subcommand(
+      "members", "the members of GROUP on every node (with --local: on --node only)");
+  members->add_option("GROUP", group_, "the group, Erlang syntax (e.g. workers, {svc, 1})")
+      ->required();
+  members->add_flag("--local", local_, "only the members that are processes of --node");
+  scoped(members);
+  actions_.emplace_back(members,
+                        [this](Commands& c) { return c.pg_members(group_, scope_, local_); });
+  CLI::App* join =
+      pg->add_subcommand("join", "make PID a member of GROUP (through PID's own node)");
+  CLI::App* leave =
+      pg->add_subcommand("leave", "make PID leave GROUP once (exit 1 if it is not a member)");
+  for (CLI::App* sub : {join, leave}) {
+    sub->add_option("GROUP", group_, "the group, Erlang syntax")->required();
+    sub->add_option("PID", pid_, "<0.S.G>@node")->required();
+    scoped(sub);
+  }
+  actions_.emplace_back(join,
+                        [this](Commands& c) { return c.pg_change(true, group_, pid_, scope_); });
+  actions_.emplace_back(leave,
+                        [this](Commands& c) { return c.pg_change(false, group_, pid_, scope_); });
   add("connect", "make --node connect to NODE", [this](Commands& c) { return c.connect(node_); })
       ->add_option("NODE", node_, "the node")
       ->required();

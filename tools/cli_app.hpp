@@ -27,8 +27,9 @@ class CliApp {
   Options options_;
   std::vector<std::pair<CLI::App*, Action>> actions_;
   // Arguments of the subcommands (only one is parsed per run).
-  std::string text_, node_, target_, function_, args_, pid_, reason_, name_;
-  bool all_nodes_ = false, global_ = false;
+  std::string text_, node_, target_, function_, args_, pid_, reason_, name_, group_;
+  std::string scope_ = "pg";
+  bool all_nodes_ = false, global_ = false, local_ = false;
   long timeout_ms_ = 5000;
 };
 

@@ -414,6 +414,94 @@ int Commands::global_digest(bool all_nodes) {
   return rc;
 }
 
+Atom Commands::scope_atom(const std::string& text) {
+  Term t;
+  try {
+    t = parse_term(text);
+  } catch (const ParseError&) {
+  }
+  if (!t.is_atom()) throw CliError(kUsage, "bad scope '" + text + "': expected an atom");
+  return t.atom();
+}
+
+std::vector<Pid> Commands::pg_pids(Atom node, const char* command, Atom scope, const Term& group) {
+  Term pids = session().ask(node, command, {Term(scope), group});
+  if (!pids.is_list()) bad_reply(node, command, pids);
+  std::vector<Pid> out;
+  for (const Term& p : pids)
+    if (p.is_pid()) out.push_back(p.pid());
+  std::sort(out.begin(), out.end(), pid_less);
+  return out;
+}
+
+int Commands::pg_groups(const std::string& scope_text) {
+  Atom scope = scope_atom(scope_text);
+  Atom node = attached();
+  Term groups = session().ask(node, "pg_which_groups", {Term(scope)});
+  if (!groups.is_list()) bad_reply(node, "pg_which_groups", groups);
+  // Each group with its member count; sorted by the group's text, which reads back.
+  std::vector<std::pair<std::string, std::size_t>> rows;
+  for (const Term& g : groups)
+    rows.emplace_back(print_cli_term(g), pg_pids(node, "pg_members", scope, g).size());
+  std::sort(rows.begin(), rows.end());
+  if (options_.json) {
+    std::cout << "[";
+    for (std::size_t i = 0; i < rows.size(); ++i)
+      std::cout << (i ? ",\n " : "") << "{\"group\": " << json_string(rows[i].first)
+                << ", \"members\": " << rows[i].second << "}";
+    std::cout << "]\n";
+    return kOk;
+  }
+  Table table({"GROUP", "MEMBERS"});
+  table.align_right(1);
+  for (const auto& [g, n] : rows) table.add({g, std::to_string(n)});
+  table.print(std::cout);
+  return kOk;
+}
+
+int Commands::pg_members(const std::string& group_text, const std::string& scope_text, bool local) {
+  Atom scope = scope_atom(scope_text);
+  Term group = parse(group_text);
+  Atom node = attached();
+  auto pids = pg_pids(node, local ? "pg_local_members" : "pg_members", scope, group);
+  if (options_.json) {
+    std::cout << "[";
+    for (std::size_t i = 0; i < pids.size(); ++i)
+      std::cout << (i ? ",\n " : "") << "{\"pid\": " << json_string(pid_text(pids[i]))
+                << ", \"node\": " << json_string(pid_node(pids[i]).text()) << "}";
+    std::cout << "]\n";
+    return kOk;
+  }
+  for (Pid p : pids) std::cout << pid_text(p) << '\n';  // a pid joined twice: two lines
+  return kOk;
+}
+
+int Commands::pg_change(bool join, const std::string& group_text, const std::string& pid_arg,
+                        const std::string& scope_text) {
+  Atom scope = scope_atom(scope_text);
+  Term group = parse(group_text);
+  Pid pid = live_pid(pid_arg);
+  Atom node = pid_node(pid);  // the authority on its own processes' memberships
+  const char* command = join ? "pg_join" : "pg_leave";
+  Term reply = session().ask(node, command, {Term(scope), group, Term(pid)});
+  std::string what =
+      pid_text(pid) + (join ? " cannot join " : " cannot leave ") + print_cli_term(group) + ": ";
+  if (reply.is(Atom("not_joined")))
+    throw CliError(kFailed, pid_text(pid) + " is not a member of " + print_cli_term(group) +
+                                " in scope " + std::string(scope.text()));
+  if (reply.is_tuple(2) && reply[0].is(Atom("error")))
+    throw CliError(kFailed, what + print_cli_term(reply[1]));
+  if (!reply.is(Atom("ok"))) bad_reply(node, command, reply);
+  if (options_.json)
+    std::cout << "{\"group\": " << json_string(print_cli_term(group))
+              << ", \"scope\": " << json_string(scope.text())
+              << ", \"pid\": " << json_string(pid_text(pid)) << ", \"" << (join ? "joined" : "left")
+              << "\": true}\n";
+  else
+    std::cout << "ok\n";
+  return kOk;
+}
+
 int Commands::connect(const std::string& node_arg) {
   Atom node = attached(), other = canonical_node(node_arg);
   // The node waits up to 5 s for the connection; give it longer than that to answer.

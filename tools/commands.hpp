@@ -34,6 +34,12 @@ class Commands {
   int global_digest(bool all_nodes);
   // register_global(NAME, PID) / unregister_global(NAME) through --node.
   int global_change(bool reg, const std::string& name, const std::string& pid);
+  // Process groups as --node sees them (scope: an atom's text).
+  int pg_groups(const std::string& scope);
+  int pg_members(const std::string& group, const std::string& scope, bool local);
+  // pg:join / pg:leave of PID, asked of PID's node (only a node's own pids join there).
+  int pg_change(bool join, const std::string& group, const std::string& pid,
+                const std::string& scope);
   int connect(const std::string& node);
   int disconnect(const std::string& node);
 
@@ -44,6 +50,8 @@ class Commands {
   Pid live_pid(const std::string& text);       // resolved, and alive, else CliError(kFailed)
   Address address(const std::string& target);  // resolved, and there, else CliError(kFailed)
   std::vector<Term> ps_rows(Atom node);
+  Atom scope_atom(const std::string& text);  // an atom, else CliError(kUsage)
+  std::vector<Pid> pg_pids(Atom node, const char* command, Atom scope, const Term& group);
 
   Options options_;
   std::unique_ptr<Session> session_;

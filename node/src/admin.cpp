@@ -6,6 +6,7 @@
 #include "ember/core/errors.hpp"
 #include "ember/node/global.hpp"
 #include "ember/node/node.hpp"
+#include "ember/node/process_groups.hpp"
 
 namespace ember {
 
@@ -86,6 +87,31 @@ bool request_is(const Term& m, const char* command, std::size_t size) {
   return m.is_tuple(size) && m[0].is(Atom(command)) && m[1].is_pid();
 }
 
+// {pg_join | pg_leave | pg_members | pg_local_members | pg_which_groups, From, Ref, Scope,
+// ...}: pg's own calls, in its argument order, on this node's ProcessGroups. Only a pid of
+// this node may join or leave (as in pg): the answer says so rather than crashing here.
+std::optional<Term> answer_pg(Node& node, const Term& m) {
+  if (!m.is_tuple() || m.size() < 4 || !m[3].is_atom()) return std::nullopt;
+  ProcessGroups& groups = node.groups();
+  Atom scope = m[3].as<Atom>();
+  bool join = request_is(m, "pg_join", 6), leave = request_is(m, "pg_leave", 6);
+  if ((join || leave) && m[5].is_pid()) {
+    Pid pid = m[5].pid();
+    if (pid.node() != node.runtime().node())
+      return tuple("error"_a, tuple("badarg"_a, tuple("not_local"_a, pid)));
+    if (join) {
+      if (!node.runtime().alive(pid)) return tuple("error"_a, "noproc"_a);
+      groups.join(scope, m[4], {pid});
+      return Term("ok"_a);
+    }
+    return groups.leave(scope, m[4], {pid}) ? Term("ok"_a) : Term("not_joined"_a);
+  }
+  if (request_is(m, "pg_members", 5)) return list_of(groups.members(scope, m[4]));
+  if (request_is(m, "pg_local_members", 5)) return list_of(groups.local_members(scope, m[4]));
+  if (request_is(m, "pg_which_groups", 4)) return list_of(groups.which_groups(scope));
+  return std::nullopt;
+}
+
 // {register_global, From, Ref, Name, Pid} and {unregister_global, From, Ref, Name}: they
 // wait for the name's arbiter (a round trip, longer while a peer is slow to acknowledge,
 // up to register_global's 5 s deadline), so each runs in a helper process of its own that
@@ -144,6 +170,7 @@ Co<Term> answer(Self self, Node& node, Term m) {
   }
   if (request_is(m, "global_digest", 3))  // the 64 bits as a signed integer
     co_return Term(static_cast<std::int64_t>(node.global_digest()));
+  if (auto pg = answer_pg(node, m)) co_return std::move(*pg);
   if (request_is(m, "block", 4) && m[3].is_atom()) {
     node.block(m[3].as<Atom>());
     co_return Term(true);

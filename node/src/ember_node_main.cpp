@@ -26,6 +26,7 @@
 #include "ember/node/global.hpp"
 #include "ember/node/node.hpp"
 #include "ember/node/node_name.hpp"
+#include "ember/node/process_groups.hpp"
 #include "join_keeper.hpp"
 #include "seed.hpp"
 
@@ -254,6 +255,41 @@ Proc global_holder(Self self, Term args) {
   }
 }
 
+// --- process groups, for multi-node tests ------------------------------------------------
+
+// {Groups, ReportTo} or {Scope, Groups, ReportTo}: joins each group of the list Groups (any
+// terms) in Scope (default pg), tells ReportTo {pg_joined, Self}, and stays a member until
+// it ends: `stop` (normally) or {exit, Reason}. {leave, Group} leaves once and reports
+// {pg_left, Self, Group, true | false}; anything else it gets (a broadcast) goes to ReportTo
+// as {pg_got, Self, Message}, so a test sees who a broadcast reached.
+Proc pg_member(Self self, Term args) {
+  bool scoped = args.is_tuple(3);
+  if (!(args.is_tuple(2) || scoped) || (scoped && !args[0].is_atom()) ||
+      !args[scoped ? 1 : 0].is_list() || !args[scoped ? 2 : 1].is_pid())
+    self.exit("badarg"_a);
+  Atom scope = scoped ? args[0].as<Atom>() : ProcessGroups::default_scope();
+  Pid report_to = args[scoped ? 2 : 1].pid();
+  for (const Term& group : args[scoped ? 1 : 0]) pg::join(self, group, scope);
+  self.send(report_to, tuple("pg_joined"_a, self.pid()));
+  for (;;) {
+    auto m = co_await self.receive(match("stop"_a), "{exit, _}"_p, "{leave, _}"_p, any);
+    if (m.clause() == 0) co_return;
+    if (m.clause() == 1) self.exit(m[1]);
+    if (m.clause() == 2)
+      self.send(report_to, tuple("pg_left"_a, self.pid(), m[1], pg::leave(self, m[1], scope)));
+    if (m.clause() == 3) self.send(report_to, tuple("pg_got"_a, self.pid(), m.term()));
+  }
+}
+
+// {Scope, Group, Message, ReportTo}: pg::broadcast from this node, then ReportTo gets
+// {pg_broadcast, Self, Sent} (how many sends: one per membership this node knew of).
+Proc pg_broadcaster(Self self, Term args) {
+  if (!args.is_tuple(4) || !args[0].is_atom() || !args[3].is_pid()) self.exit("badarg"_a);
+  std::size_t sent = pg::broadcast(self, args[1], args[2], args[0].as<Atom>());
+  self.send(args[3].pid(), tuple("pg_broadcast"_a, self.pid(), std::int64_t(sent)));
+  co_return;
+}
+
 void register_functions() {
   register_remote_function("echo", [](Self s, Term) { return examples::echo_loop(s); });
   register_remote_function("counter",
@@ -271,6 +307,8 @@ void register_functions() {
   register_remote_function("global_racers", global_racers);
   register_remote_function("global_holder", global_holder);
   examples::register_demo_functions();  // what `make demo`'s tour starts on the nodes
+  register_remote_function("pg_member", pg_member);
+  register_remote_function("pg_broadcaster", pg_broadcaster);
 }
 
 // --- the process ---------------------------------------------------------------------

@@ -82,17 +82,6 @@ Co<bool> converged(Self self, const std::vector<Atom>& nodes) {
   co_return true;
 }
 
-// Polls `condition` (a coroutine) until it holds or `timeout` passes, pacing the polls.
-template <class F>
-Co<bool> eventually_co(Self self, F condition, milliseconds timeout) {
-  auto deadline = Clock::now() + timeout;
-  for (;;) {
-    if (co_await condition()) co_return true;
-    if (Clock::now() > deadline) co_return false;
-    co_await self.sleep(10ms);  // pacing between polls, not synchronisation
-  }
-}
-
 // Starts global_holder on `node` for `names` and waits for its {holding, Pid, Yes, No,
 // Timeout}: the pid and the counts (Pid() if it did not report).
 struct Holding {

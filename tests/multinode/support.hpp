@@ -75,6 +75,17 @@ inline milliseconds left_until(Clock::time_point deadline) {
   return d.count() > 0 ? d : 0ms;
 }
 
+// Polls `condition` (a coroutine) until it holds or `timeout` passes, pacing the polls.
+template <class F>
+Co<bool> eventually_co(Self self, F condition, milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  for (;;) {
+    if (co_await condition()) co_return true;
+    if (Clock::now() > deadline) co_return false;
+    co_await self.sleep(10ms);  // pacing between polls, not synchronisation
+  }
+}
+
 // A TCP connection from this process, for peers that do not speak the protocol.
 class RawPeer {
  public:

@@ -44,7 +44,7 @@ const Atom kScope = ProcessGroups::default_scope();
 
 }  // namespace
 
-TEST_CASE("pg: joins and leaves are seen on every node; repeats count") {
+TEST_CASE("pg: joins and leaves are seen on every node and repeats count") {
   Node a(pg_config("pga@127.0.0.1:0")), b(pg_config("pgb@127.0.0.1:0")),
       c(pg_config("pgc@127.0.0.1:0"));
   REQUIRE(a.connect(b.name()));
@@ -83,7 +83,7 @@ TEST_CASE("pg: a member that dies leaves everywhere") {
   CHECK(b.groups().which_groups(kScope).empty());
 }
 
-TEST_CASE("pg: a lost node's members leave; when it comes back its members return") {
+TEST_CASE("pg: a lost node's members leave and when it comes back its members return") {
   Node a(pg_config("pla@127.0.0.1:0"));
   auto b = std::make_unique<Node>(pg_config("plb@127.0.0.1:0"));
   std::string b_name(b->name().text());
@@ -106,7 +106,7 @@ TEST_CASE("pg: a lost node's members leave; when it comes back its members retur
   CHECK(eventually([&] { return b->groups().members(kScope, "svc"_a).size() == 2; }));
 }
 
-TEST_CASE("pg: scopes are independent; broadcast reaches every member on every node") {
+TEST_CASE("pg: scopes are independent and broadcast reaches every member on every node") {
   Node a(pg_config("psa@127.0.0.1:0")), b(pg_config("psb@127.0.0.1:0"));
   REQUIRE(a.connect(b.name()));
   const Atom other("metrics_scope");

@@ -456,6 +456,78 @@ TEST_CASE("global names: register, registry --global, send and call global:NAME,
   }));
 }
 
+TEST_CASE("pg: join and leave go through the pid's node and each node shows groups and members") {
+  Cluster c;
+  auto sleeper = [&](int node) {
+    std::string pid = c.ember({"spawn", c[node], "sleeper"}).out;
+    REQUIRE(pid.size() > 1);
+    pid.pop_back();
+    return pid;
+  };
+  std::string p1 = sleeper(1), p2 = sleeper(2), q2 = sleeper(2);
+  // Attached to a, each join goes to the pid's own node (only it may join its pids).
+  Output joined = c.ember({"pg", "join", "workers", p1});
+  CHECK_OK(joined);
+  CHECK(joined.out == "ok\n");
+  CHECK_OK(c.ember({"pg", "join", "workers", p2}));
+  CHECK_OK(c.ember({"pg", "join", "workers", p2}));  // twice: a member twice, as in pg
+  CHECK(c.ember({"--json", "pg", "join", "{svc, 1}", q2, "--scope", "other"}).out ==
+        "{\"group\": \"{svc,1}\", \"scope\": \"other\", \"pid\": \"" + q2 +
+            "\", \"joined\": true}\n");
+  // Every node learns of the joins one hop later.
+  for (int i = 0; i < 3; ++i) {
+    INFO("node " << c[i]);
+    CHECK(eventually([&] {
+      Output o = c.ember({"pg", "members", "workers", "--node", c[i]});
+      return o.rc == 0 && lines(o.out) == 3 && contains(o.out, p1 + "\n") &&
+             o.out.find(p2) != o.out.rfind(p2);
+    }));
+  }
+  Output local = c.ember({"pg", "members", "workers", "--local", "--node", c[2]});
+  CHECK_OK(local);
+  CHECK(local.out == p2 + "\n" + p2 + "\n");
+  CHECK(c.ember({"pg", "members", "workers", "--local"}).out.empty());  // none on a
+  Output json = c.ember({"--json", "pg", "members", "workers", "--node", c[1], "--local"});
+  CHECK(json.out == "[{\"pid\": \"" + p1 + "\", \"node\": \"" + c[1] + "\"}]\n");
+
+  Output groups = c.ember({"pg", "groups", "--node", c[2]});
+  CHECK_OK(groups);
+  CHECK(std::regex_search(groups.out, std::regex("^GROUP +MEMBERS\nworkers +3\n$")));
+  CHECK(eventually([&] {
+    return c.ember({"--json", "pg", "groups", "--scope", "other"}).out ==
+           "[{\"group\": \"{svc,1}\", \"members\": 1}]\n";
+  }));
+  CHECK(c.ember({"pg", "members", "{svc, 1}"}).out.empty());  // scopes never mix
+  CHECK(c.ember({"pg", "members", "{svc,1}", "--scope", "other"}).out == q2 + "\n");
+
+  // A leave, and a leave of what is not joined.
+  CHECK_OK(c.ember({"pg", "leave", "workers", p1}));
+  CHECK_FAILS(c.ember({"pg", "leave", "workers", p1}), 1, "is not a member of workers in scope pg");
+  CHECK(eventually([&] {
+    return c.ember({"pg", "members", "workers"}).out == p2 + "\n" + p2 + "\n";
+  }));
+  // A member that dies leaves every group on every node.
+  CHECK_OK(c.ember({"kill", p2}));
+  CHECK(eventually([&] {
+    for (int i = 0; i < 3; ++i)
+      if (!c.ember({"pg", "members", "workers", "--node", c[i]}).out.empty()) return false;
+    return std::regex_search(c.ember({"pg", "groups", "--node", c[1]}).out,
+                             std::regex("^GROUP +MEMBERS\n$"));
+  }));
+
+  CHECK_FAILS(c.ember({"pg", "join", "workers", "<0.99999.1>@" + c[1]}), 1, "no process");
+  CHECK_FAILS(c.ember({"pg", "join", "{bad", q2}), 2, "bad term");
+  CHECK_FAILS(c.ember({"pg", "members", "workers", "--scope", "{not, atom}"}), 2,
+              "bad scope '\\{not, atom\\}': expected an atom");
+  Output usage = c.ember({"pg"});
+  CHECK(usage.rc == 2);
+  CHECK(contains(usage.err, "Usage:"));
+  Output missing = c.ember({"pg", "members"});
+  CHECK(missing.rc == 2);
+  CHECK(contains(missing.err, "GROUP is required"));
+  CHECK(c.ember({"pg", "join", "workers"}).rc == 2);
+}
+
 TEST_CASE("connect and disconnect make the attached node drop and regain a peer") {
   Cluster c;
   auto lists = [&](const std::string& node) { return contains(c.ember({"nodes"}).out, node); };

@@ -23,6 +23,14 @@
 //   {send_global, From, Ref, Name, Msg}      -> Pid | {error, {badarg, {Name, Msg}}}
 //   {global_digest, From, Ref}               -> integer (Node::global_digest's 64 bits,
 //                                               as a signed integer)
+// Process groups (process_groups.hpp) as this node sees them; Scope is an atom (pg's
+// default scope is `pg`), Group any term. Only this node's pids may join or leave here:
+//   {pg_join, From, Ref, Scope, Group, Pid}  -> ok | {error, noproc}
+//                                               | {error, {badarg, {not_local, Pid}}}
+//   {pg_leave, From, Ref, Scope, Group, Pid} -> ok | not_joined | {error, {badarg, ...}}
+//   {pg_members, From, Ref, Scope, Group}    -> [Pid]   (every node's; repeats kept)
+//   {pg_local_members, From, Ref, Scope, Group} -> [Pid]
+//   {pg_which_groups, From, Ref, Scope}      -> [Group]
 // Fault injection (Node::block): cut this node off from Node, or mend the cut:
 //   {block, From, Ref, Node}                 -> true
 //   {unblock, From, Ref, Node}               -> true
