@@ -22,6 +22,7 @@
 #include "daemon_config.hpp"
 #include "demo_functions.hpp"
 #include "ember/core/errors.hpp"
+#include "ember/core/gen_server.hpp"
 #include "ember/core/term_text.hpp"
 #include "ember/node/global.hpp"
 #include "ember/node/node.hpp"
@@ -290,6 +291,31 @@ Proc pg_broadcaster(Self self, Term args) {
   co_return;
 }
 
+// --- a GenServer, for multi-node tests of calls ----------------------------------------
+
+// Answers X with {X, ThisNode}; {hang, Notify} tells Notify `hanging` and is never answered,
+// so that a test can lose the node while a call waits.
+class WhereServer : public GenServer {
+ public:
+  Co<Result> handle_call(Self self, Term request, From) override {
+    if (request.is_tuple(2) && request[0].is("hang"_a) && request[1].is_pid()) {
+      self.send(request[1].pid(), "hanging"_a);
+      return noreply();
+    }
+    return reply(tuple(request, ember::Node::of(self)->name()));
+  }
+};
+
+// {Name, ReportTo}: starts a WhereServer registered here as Name, not linked (it outlives
+// this starter), and tells ReportTo {where_started, Pid} (or {where_failed, Reason}).
+Proc where_server(Self self, Term args) {
+  if (!args.is_tuple(2) || !args[0].is_atom() || !args[1].is_pid()) self.exit("badarg"_a);
+  auto started = co_await gen_server::start(self, std::make_unique<WhereServer>(),
+                                            {.name = args[0].as<Atom>()});
+  self.send(args[1].pid(), started.ok() ? tuple("where_started"_a, started.pid())
+                                        : tuple("where_failed"_a, started.reason()));
+}
+
 void register_functions() {
   register_remote_function("echo", [](Self s, Term) { return examples::echo_loop(s); });
   register_remote_function("counter",
@@ -309,6 +335,7 @@ void register_functions() {
   examples::register_demo_functions();  // what `make demo`'s tour starts on the nodes
   register_remote_function("pg_member", pg_member);
   register_remote_function("pg_broadcaster", pg_broadcaster);
+  register_remote_function("where_server", where_server);
 }
 
 // --- the process ---------------------------------------------------------------------

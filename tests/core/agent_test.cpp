@@ -85,7 +85,7 @@ TEST_CASE("Agent: get_and_update is atomic under concurrent callers") {
   for (std::size_t i = 0; i < tickets.size(); ++i) CHECK(tickets[i] == std::int64_t(i));
 }
 
-TEST_CASE("Agent: a function that throws crashes the agent; the caller's call fails") {
+TEST_CASE("Agent: a function that throws crashes the agent and the caller's call fails") {
   Runtime rt({.workers = 2});
   Term reason, agent_exit;
   rt.run([&](Self self) -> Proc {

@@ -343,7 +343,7 @@ TEST_CASE("GenServer: trapping exits, the parent's exit signal runs terminate") 
   CHECK(server_exit == Term("parent_gone"_a));
 }
 
-TEST_CASE("GenServer: a Result's timeout sends timeout to handle_info; continue runs first") {
+TEST_CASE("GenServer: a Result's timeout sends timeout to handle_info and continue runs first") {
   Runtime rt({.workers = 2});
   Term log;
   bool seen_timeout = false;

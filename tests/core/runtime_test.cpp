@@ -106,7 +106,7 @@ TEST_CASE("messages racing with their target's exit never reach the slot's next 
   CHECK(inherited.load() == 0);
 }
 
-TEST_CASE("a crashing process never takes the node down; its reason is readable") {
+TEST_CASE("a crashing process never takes the node down and its reason is readable") {
   Runtime rt({.workers = 2});
   Term reason = rt.run([](Self) -> Proc {
     throw std::runtime_error("disk on fire");
@@ -242,7 +242,7 @@ TEST_CASE("stop kills every process and a runtime can start again") {
   }
 }
 
-TEST_CASE("blocking() runs off the workers; others keep running meanwhile") {
+TEST_CASE("blocking() runs off the workers and others keep running meanwhile") {
   Runtime rt({.workers = 1});
   std::atomic<bool> other_ran_during{false};
   std::atomic<bool> in_call{false};

@@ -265,7 +265,7 @@ TEST_CASE("Supervisor: permanent, transient and temporary children") {
 // terminate within the specified time, the child process is unconditionally terminated by
 // the supervisor via Process.exit(child, :kill)."
 TEST_CASE(
-    "Supervisor: shutdown in reverse order; a child ignoring shutdown is killed after its "
+    "Supervisor: shutdown in reverse order, and a child ignoring shutdown is killed after its "
     "timeout") {
   Runtime rt({.workers = 2});
   std::string order;

@@ -177,7 +177,7 @@ TEST_CASE("Co helpers nest and can be called in a loop without growing the stack
   CHECK(total == expected);
 }
 
-TEST_CASE("Task.yield gives up without exiting; parallel map keeps order") {
+TEST_CASE("Task.yield gives up without exiting and parallel map keeps order") {
   Runtime rt({.workers = 2});
   bool yielded_nothing = false;
   std::vector<Term> squares;

@@ -50,7 +50,7 @@ TEST_CASE("every timer fires at its deadline tick, never early, across all level
   CHECK(fired > 13000);
 }
 
-TEST_CASE("an empty wheel jumps to the present; cancel is idempotent") {
+TEST_CASE("an empty wheel jumps to the present and cancel is idempotent") {
   TimerWheel wheel(0);
   TimerNode n;
   wheel.insert(&n, 5'000'000 + 10, 5'000'000);

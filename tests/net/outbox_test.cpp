@@ -78,7 +78,7 @@ TEST_CASE("an outbox over its busy limit says busy, or makes the sender wait unt
   CHECK(box.push(frame, 7, Outbox::Mode::kWait, wake) == Outbox::Result::kClosed);
 }
 
-TEST_CASE("small frames pass a bulk frame; a sender's own frames stay behind its bulk frame") {
+TEST_CASE("small frames pass a bulk frame and a sender's own frames stay behind its bulk frame") {
   Outbox box({.busy_bytes = 1 << 30, .bulk_bytes = 64 << 10, .fragment_bytes = 16 << 10});
   bool wake;
   box.push(send_frame(1, 200 << 10), /*sender*/ 1, Outbox::Mode::kWait, wake);  // bulk

@@ -90,7 +90,7 @@ TEST_CASE("two transports authenticate and deliver 10,000 frames in order") {
   CHECK(in_order);
 }
 
-TEST_CASE("a wrong cookie is refused on both sides; the listener keeps serving") {
+TEST_CASE("a wrong cookie is refused on both sides and the listener keeps serving") {
   Events ea, eb, ec;
   Transport a(config("a@127.0.0.1", "right"), ea.handler());
   Transport bad(config("bad@127.0.0.1", "wrong"), eb.handler());

@@ -295,7 +295,7 @@ TEST_CASE("a hidden node does not tell its peers about each other") {
   CHECK(b.nodes().empty());
 }
 
-TEST_CASE("block: a cut-off peer is lost; links, monitors and node monitors hear so at once") {
+TEST_CASE("block: a cut-off peer is lost and links, monitors and node monitors hear so at once") {
   Node origin(config("origin")), peer(config("peer"));
   Pid r;
   run_on(origin, [&](Self self) -> Proc {

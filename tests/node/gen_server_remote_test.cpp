@@ -83,7 +83,7 @@ TEST_CASE("GenServer remote: call and cast by pid and by {Name, Node}") {
   CHECK_FALSE(peer.runtime().alive(server));
 }
 
-TEST_CASE("GenServer remote: a dead remote server is noproc; a timeout is a timeout") {
+TEST_CASE("GenServer remote: a dead remote server is noproc and a timeout is a timeout") {
   Node origin(config("gsorigin")), peer(config("gspeer"));
   Pid server = start_where(peer), other = start_where(peer);
   Term noproc, timeout;
