@@ -122,9 +122,6 @@ void GlobalService::forget(Ref ref) {
   outgoing_.erase(ref.id);
 }
 
-// Every node watches every owner (as Erlang's global does), not only the owner's own node:
-// a table swapped on connect can carry a name whose owner died while it was on the way,
-// and only a watch set up after the name arrived sees that.
 void GlobalService::owner_down(Pid pid) {
   if (pid.node() != runtime_.node()) return remote_owner_down(pid);
   for (Atom name : table_.names_of(pid)) {
@@ -211,8 +208,14 @@ void GlobalService::finish(Answer a) {
   peers_.send_to(a.origin, frame);
 }
 
-void GlobalService::took(const GlobalEntry& e) {
-  watcher_.watch(e.pid);
+// The owner's node watches its pids and tells the arbiter, whose removal reaches everyone
+// in order with its commits. A swapped table (GlobalSync) is not in that order: it can
+// carry a name whose owner died, and whose removal passed, while it was on the way. So a
+// name that arrives by merge has its owner watched here too, wherever it lives (as
+// Erlang's global watches every owner); a dead pid's monitor answers noproc at once.
+// Commits do not: a remote monitor per name per node made registration 2-3x slower.
+void GlobalService::took(const GlobalEntry& e, bool merged) {
+  if (merged || e.pid.node() == runtime_.node()) watcher_.watch(e.pid);
 }
 
 void GlobalService::ack(Atom to, std::uint64_t commit_id) {
@@ -296,7 +299,7 @@ void GlobalService::resolve_conflicts(const std::vector<GlobalConflict>& conflic
   for (const GlobalConflict& c : conflicts) {
     spdlog::warn("ember: {}: global name {} was registered on both sides of a partition; {}",
                  self_.text(), c.name.text(), c.kept.valid() ? "one pid keeps it" : "dropped");
-    if (c.kept.valid()) took({c.name, c.kept, 0});
+    if (c.kept.valid()) took({c.name, c.kept, 0}, true);
     for (Pid loser : c.losers)
       if (loser.node() == runtime_.node())  // each node tells its own processes only
         deliver_signal(runtime_, SignalKind::kExit, watcher_.pid(), loser, {}, tuple(tag, c.name));
@@ -358,7 +361,7 @@ void GlobalService::on_frame(Atom from, wire::Frame::Reader f) {
         if (name && peers_.reachable(pid)) theirs.push_back({*name, pid, e.getVersion()});
       }
       auto merged = table_.merge(theirs, resolver_);
-      for (const GlobalEntry& e : merged.added) took(e);
+      for (const GlobalEntry& e : merged.added) took(e, true);
       return resolve_conflicts(merged.conflicts);
     }
     default:

@@ -79,7 +79,7 @@ class GlobalService {
   void arbitrate(GlobalOp op, Atom name, Pid pid, Answer answer);
   void commit(const GlobalEntry& e, bool removal, Answer answer);
   void finish(Answer a);
-  void took(const GlobalEntry& e);  // an entry arrived here: watch its owner
+  void took(const GlobalEntry& e, bool merged = false);  // an entry arrived: watch its owner?
   void ack(Atom to, std::uint64_t commit_id);
   void send_sync(Atom to);
   void resolve_conflicts(const std::vector<GlobalConflict>& conflicts);
@@ -91,7 +91,7 @@ class GlobalService {
   Atom self_;
   ClusterPeers& peers_;
   GlobalTable table_;
-  PidWatcher watcher_;  // monitors every pid that holds a name here, local or remote
+  PidWatcher watcher_;  // monitors local owners, and remote ones that came by merge
 
   std::mutex mutex_;  // before the node's own mutex, never after
   GlobalResolver resolver_;
