@@ -141,6 +141,18 @@ CliApp::CliApp() {
                         [this](Commands& c) { return c.pg_change(true, group_, pid_, scope_); });
   actions_.emplace_back(leave,
                         [this](Commands& c) { return c.pg_change(false, group_, pid_, scope_); });
+  CLI::App* trace = add("trace",
+                        "print the messages TARGET receives, with a timestamp, for a while "
+                        "(erlang:trace 'receive', through a relay on TARGET's node)",
+                        [this](Commands& c) { return c.trace(target_, seconds_, count_); });
+  trace->add_option("TARGET", target_, "pid, registered name, name@node or global:name")
+      ->required();
+  trace->add_option("--seconds", seconds_, "how long to trace")
+      ->capture_default_str()
+      ->check(CLI::Range(0.001, 86400.0));
+  trace->add_option("--count", count_, "stop after this many messages (0: no limit)")
+      ->capture_default_str()
+      ->check(CLI::Range(0L, 1000000000L));
   add("connect", "make --node connect to NODE", [this](Commands& c) { return c.connect(node_); })
       ->add_option("NODE", node_, "the node")
       ->required();

@@ -31,6 +31,8 @@ class CliApp {
   std::string scope_ = "pg";
   bool all_nodes_ = false, global_ = false, local_ = false;
   long timeout_ms_ = 5000;
+  double seconds_ = 10;
+  long count_ = 0;
 };
 
 }  // namespace ember::cli

@@ -186,6 +186,67 @@ Term Session::call(const Address& to, const std::function<Term(Pid)>& build, mil
   return result_of(answer, node, "no reply", timeout);
 }
 
+Session::TraceEnd Session::trace(Pid pid, milliseconds duration, long count,
+                                 const std::function<void()>& started,
+                                 const std::function<void(const Term&)>& on_message) {
+  static const Atom trace_tag("trace"), receive_tag("receive"), ended("trace_ended"),
+      nodedown("nodedown");
+  Atom node = pid_node(pid);
+  attach(node);
+  TraceEnd end;
+  Answer setup;
+  bool lost = false;
+  std::string refused;
+  node_->runtime().run([&](Self self) -> Proc {
+    Node::of(self)->monitor_node(self, node, true);
+    // The relay's own limit is a backstop (this process normally stops it first): a
+    // second longer, so that the deadline reported is ours.
+    std::vector<Term> args{Term(pid), Term(self.pid()),
+                           Term(std::int64_t(duration.count()) + 1000)};
+    setup = co_await request(self, node, Atom("trace"), args, kRequestTimeout);
+    if (setup.outcome != Answer::kAnswered) co_return;
+    if (!setup.term.is_tuple(2) || !setup.term[0].is(Atom("ok")) || !setup.term[1].is_pid()) {
+      refused = print_cli_term(setup.term);
+      co_return;
+    }
+    Pid relay = setup.term[1].pid();
+    started();
+    auto deadline = Clock::now() + duration;
+    while (count == 0 || end.messages < count) {
+      auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
+      if (left.count() <= 0) break;
+      auto m = co_await self
+                   .receive(match(tuple(trace_tag, _, receive_tag, _)), match(tuple(ended, _, _)),
+                            match(tuple(nodedown, node)))
+                   .after(left);
+      if (m.timed_out()) break;
+      if (m.clause() == 0) {
+        ++end.messages;
+        on_message(m[3]);
+        continue;
+      }
+      if (m.clause() == 1 && !m[2].is(Atom("timeout"))) {
+        end.why = TraceEnd::kExited;
+        end.reason = m[2];
+        break;
+      }
+      if (m.clause() == 2) lost = true;
+      break;
+    }
+    if (count != 0 && end.messages >= count) end.why = TraceEnd::kCount;
+    // Untraced now rather than when our connection closes (which also stops the relay).
+    if (!lost) self.send(relay, tuple(Atom("stop_trace"), self.pid()));
+    Node::of(self)->monitor_node(self, node, false);
+  });
+  if (!refused.empty()) {
+    if (refused == "{error,noproc}") throw CliError(kFailed, "no process " + pid_text(pid));
+    throw CliError(kFailed, std::string(node.text()) + " refused the trace: " + refused);
+  }
+  result_of(setup, node, std::string(node.text()) + " did not answer trace", kRequestTimeout);
+  if (lost) throw CliError(kUnreachable, "lost the connection to " + std::string(node.text()));
+  return end;
+}
+
 Pid Session::resolve(const PidText& pid, Atom default_node) {
   Atom node = pid.node.value_or(default_node);
   attach(node);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
@@ -51,6 +52,20 @@ class Session {
 
   // Sends build(CliPid) and returns the first message that arrives. kTimeout if none.
   Term call(const Address& to, const std::function<Term(Pid)>& build, milliseconds timeout);
+
+  // How a trace ended (Session::trace).
+  struct TraceEnd {
+    enum Why { kTime, kCount, kExited } why = kTime;
+    Term reason;  // kExited: the traced process's exit reason
+    long messages = 0;
+  };
+  // Traces `pid` (erlang:trace 'receive') through its node's ember_admin, which starts a
+  // relay there as the tracer: `started` runs once the trace is set, `on_message(Msg)`
+  // for each message `pid` receives, until `duration` passes, `count` messages (0: no
+  // limit), or `pid` exits; then the relay is told to untrace. Throws CliError: kFailed
+  // (no such process), kUnreachable (node lost), kTimeout (no answer to the request).
+  TraceEnd trace(Pid pid, milliseconds duration, long count, const std::function<void()>& started,
+                 const std::function<void(const Term&)>& on_message);
 
   // A typed pid as a Pid of this process; its node (or `default_node`) is attached first.
   Pid resolve(const PidText& pid, Atom default_node);

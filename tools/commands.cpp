@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <iostream>
 #include <optional>
 
@@ -120,6 +121,17 @@ Address Commands::address(const std::string& text) {
     if (entry.is_tuple(2) && entry[0].is(t.name)) return RemoteName{t.name, node};
   throw CliError(
       kFailed, "no process registered as " + std::string(t.name.text()) + " on " + node_text(node));
+}
+
+Pid Commands::target_pid(const std::string& text) {
+  Address to = address(text);
+  if (auto* pid = std::get_if<Pid>(&to)) return *pid;
+  const RemoteName& name = std::get<RemoteName>(to);
+  Term names = session().ask(name.node, "registry");
+  for (const Term& entry : names)
+    if (entry.is_tuple(2) && entry[0].is(name.name) && entry[1].is_pid()) return entry[1].pid();
+  throw CliError(kFailed, "no process registered as " + std::string(name.name.text()) + " on " +
+                              node_text(name.node));
 }
 
 // --- commands ---
@@ -499,6 +511,52 @@ int Commands::pg_change(bool join, const std::string& group_text, const std::str
               << "\": true}\n";
   else
     std::cout << "ok\n";
+  return kOk;
+}
+
+namespace {
+
+// Local wall-clock time with microseconds, as a trace line starts.
+std::string timestamp() {
+  auto now = std::chrono::system_clock::now();
+  std::time_t t = std::chrono::system_clock::to_time_t(now);
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count() %
+            1000000;
+  std::tm tm{};
+  ::localtime_r(&t, &tm);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%02d:%02d:%02d.%06lld", tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<long long>(us));
+  return buf;
+}
+
+}  // namespace
+
+int Commands::trace(const std::string& target, double seconds, long count) {
+  parse_target(target);  // a malformed target is exit 2 before anything connects
+  if (!(seconds > 0)) throw CliError(kUsage, "--seconds must be positive");
+  Pid pid = target_pid(target);
+  std::string who = pid_text(pid);
+  auto duration = milliseconds(std::int64_t(seconds * 1000));
+  auto started = [&] {
+    // On stderr, so that stdout holds only the trace; a script can wait for this line.
+    std::cerr << "tracing " << who << " for " << seconds << " s"
+              << (count ? " or " + std::to_string(count) + " messages" : std::string())
+              << " (Ctrl-C stops)" << std::endl;
+  };
+  auto on_message = [&](const Term& m) {
+    // Flushed per line: the trace is read as it happens (pipes are block-buffered).
+    if (options_.json)
+      std::cout << "{\"time\": " << json_string(timestamp()) << ", \"pid\": " << json_string(who)
+                << ", \"message\": " << json_string(print_cli_term(m)) << "}" << std::endl;
+    else
+      std::cout << timestamp() << ' ' << who << " << " << print_cli_term(m) << std::endl;
+  };
+  Session::TraceEnd end = session().trace(pid, duration, count, started, on_message);
+  std::cerr << end.messages << (end.messages == 1 ? " message" : " messages");
+  if (end.why == Session::TraceEnd::kExited)
+    std::cerr << "; " << who << " exited: " << print_cli_term(end.reason);
+  std::cerr << std::endl;
   return kOk;
 }
 

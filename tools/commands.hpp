@@ -40,6 +40,9 @@ class Commands {
   // pg:join / pg:leave of PID, asked of PID's node (only a node's own pids join there).
   int pg_change(bool join, const std::string& group, const std::string& pid,
                 const std::string& scope);
+  // Prints the messages TARGET receives (erlang:trace 'receive'), each with a timestamp,
+  // for `seconds` or `count` messages (0: no limit), whichever comes first.
+  int trace(const std::string& target, double seconds, long count);
   int connect(const std::string& node);
   int disconnect(const std::string& node);
 
@@ -49,6 +52,7 @@ class Commands {
   Term parse(const std::string& text);         // bare pids in it are on --node
   Pid live_pid(const std::string& text);       // resolved, and alive, else CliError(kFailed)
   Address address(const std::string& target);  // resolved, and there, else CliError(kFailed)
+  Pid target_pid(const std::string& target);   // a name's pid too
   std::vector<Term> ps_rows(Atom node);
   Atom scope_atom(const std::string& text);  // an atom, else CliError(kUsage)
   std::vector<Pid> pg_pids(Atom node, const char* command, Atom scope, const Term& group);

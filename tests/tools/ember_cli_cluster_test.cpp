@@ -113,6 +113,16 @@ class Cluster {
 
   void kill(std::size_t i, int signal) { nodes_.at(i)->kill(signal); }
 
+  // ember in the background, attached to node a, stdout and stderr in `log_name`: for
+  // commands that run a while (trace, top) and are watched as they go.
+  std::unique_ptr<Child> ember_child(const std::vector<std::string>& args,
+                                     const std::string& log_name) const {
+    std::vector<std::string> argv{kEmber, "--cookie", cookie_, "--node", names_.at(0)};
+    argv.insert(argv.end(), args.begin(), args.end());
+    EnvChanges env{{"HOME", dir_.path()}, {"EMBER_NODE", ""}, {"EMBER_COOKIE", ""}};
+    return std::make_unique<Child>(argv, dir_.path() + "/" + log_name, env);
+  }
+
   std::string logs() const {
     std::string s;
     for (std::size_t i = 0; i < nodes_.size(); ++i)
@@ -572,4 +582,64 @@ TEST_CASE("bad arguments exit 2 and EMBER_NODE and EMBER_COOKIE and the cookie f
   Output no_port = c.raw({"--cookie", "x", "--node", "nobody@127.0.0.1", "ping"});
   CHECK(no_port.rc == 3);
   CHECK(contains(no_port.err, "nobody@127.0.0.1:4370"));
+}
+
+TEST_CASE("trace prints what a registered process receives in order and untraces it at the end") {
+  Cluster c;
+  std::string collector = "status_collector@" + c[1];
+  auto tracer = c.ember_child({"trace", collector, "--count", "3", "--seconds", "30"}, "trace.log");
+  auto started = tracer->wait_for(std::regex(R"(tracing (\S+) for)"), 10s);
+  INFO(tracer->log());
+  REQUIRE(started);
+  std::string pid = *started;
+  CHECK(contains(pid, "@" + c[1]));
+  // While traced, info names the tracer: the relay process on b.
+  // (A signal the target takes when it next runs: soon, but not necessarily by now.)
+  CHECK(eventually([&] {
+    return std::regex_search(c.ember({"info", pid}).out,
+                             std::regex("tracer +<0\\.\\d+\\.\\d+>@" + regex_escape(c[1])));
+  }));
+  for (int i = 1; i <= 3; ++i)
+    CHECK_OK(c.ember({"send", collector, "{report, <<\"svc" + std::to_string(i) + "\">>, up}"}));
+  REQUIRE(tracer->wait_for(std::regex(R"((3 messages))"), 10s));
+  std::string log = tracer->log();
+  std::size_t at = 0;
+  for (int i = 1; i <= 3; ++i) {
+    std::smatch m;
+    std::regex line("\\d\\d:\\d\\d:\\d\\d\\.\\d{6} " + regex_escape(pid) + " << \\{report,<<\"svc" +
+                    std::to_string(i) + "\">>,up\\}\n");
+    REQUIRE(std::regex_search(log.cbegin() + std::ptrdiff_t(at), log.cend(), m, line));
+    at += std::size_t(m.position(0) + m.length(0));  // in the order they were sent
+  }
+  // The relay untraced it on the way out (a signal: the target drops it when it runs).
+  CHECK(eventually([&] {
+    Output o = c.ember({"info", pid});
+    return o.rc == 0 && !contains(o.out, "tracer");
+  }));
+  // Tracing copied the messages: the collector itself got every one.
+  Output all = c.ember({"call", collector, "{get_all}"});
+  for (int i = 1; i <= 3; ++i)
+    CHECK(contains(all.out, "<<\"svc" + std::to_string(i) + "\">> => up"));
+
+  // A tracer that dies (kill -9 of the CLI) ends the trace too: the relay sees its
+  // connection go.
+  auto doomed = c.ember_child({"trace", collector}, "trace2.log");
+  REQUIRE(doomed->wait_for(std::regex(R"(tracing (\S+) for)"), 10s));
+  CHECK(eventually([&] { return contains(c.ember({"info", pid}).out, "tracer"); }));
+  doomed->kill(SIGKILL);
+  CHECK(eventually([&] { return !contains(c.ember({"info", pid}).out, "tracer"); }));
+
+  // Nothing received: it ends on time, with only the summary on stderr.
+  Output quiet = c.ember({"trace", "echo", "--seconds", "0.3"});
+  CHECK_OK(quiet);
+  CHECK(quiet.out.empty());
+  CHECK(contains(quiet.err, "0 messages"));
+  CHECK(quiet.took < 5s);
+  Output json = c.ember({"--json", "trace", "echo", "--seconds", "0.2"});
+  CHECK_OK(json);
+  CHECK_FAILS(c.ember({"trace", "<0.99999.1>"}), 1, "no process");
+  CHECK_FAILS(c.ember({"trace", "nosuch"}), 1, "no process registered as nosuch");
+  Output zero = c.ember({"trace", "echo", "--seconds", "0"});
+  CHECK(zero.rc == 2);
+  CHECK(contains(zero.err, "--seconds"));
 }
