@@ -153,6 +153,22 @@ CliApp::CliApp() {
   trace->add_option("--count", count_, "stop after this many messages (0: no limit)")
       ->capture_default_str()
       ->check(CLI::Range(0L, 1000000000L));
+  CLI::App* top =
+      add("top",
+          "a live view of --node (or the cluster): processes by reductions, queue "
+          "or memory, run queues, node-wide counts; q quits, s changes the sort",
+          [this](Commands& c) { return c.top(all_nodes_, interval_ms_, sort_, once_, limit_); });
+  top->add_flag("--all-nodes", all_nodes_, "also every node --node is connected to");
+  top->add_option("--interval", interval_ms_, "milliseconds between frames")
+      ->capture_default_str()
+      ->check(CLI::Range(50L, 3600000L));
+  top->add_option("--sort", sort_, "reductions (over the interval), queue or memory")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"reductions", "queue", "memory"}));
+  top->add_flag("--once", once_,
+                "print one frame and exit (also what happens when stdout is not a terminal)");
+  top->add_option("--limit", limit_, "most processes shown (default: all, or what fits)")
+      ->check(CLI::Range(0L, 1000000L));
   add("connect", "make --node connect to NODE", [this](Commands& c) { return c.connect(node_); })
       ->add_option("NODE", node_, "the node")
       ->required();

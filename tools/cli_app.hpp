@@ -33,6 +33,9 @@ class CliApp {
   long timeout_ms_ = 5000;
   double seconds_ = 10;
   long count_ = 0;
+  long interval_ms_ = 1000, limit_ = 0;
+  std::string sort_ = "reductions";
+  bool once_ = false;
 };
 
 }  // namespace ember::cli

@@ -643,3 +643,40 @@ TEST_CASE("trace prints what a registered process receives in order and untraces
   CHECK(zero.rc == 2);
   CHECK(contains(zero.err, "--seconds"));
 }
+
+TEST_CASE("top renders one frame of a node or of the cluster with its known processes") {
+  Cluster c;
+  Output o = c.ember({"top", "--once", "--interval", "200"});
+  CHECK_OK(o);
+  INFO(o.out);
+  CHECK(std::regex_search(o.out, std::regex("^ember top - " + regex_escape(c[0]) +
+                                            " - \\d\\d:\\d\\d:\\d\\d - 1 node, \\d+ processes")));
+  CHECK(std::regex_search(
+      o.out,
+      std::regex("\nNODE +PROCESSES +MEMORY +MESSAGES QUEUED +RUN QUEUES\n" + regex_escape(c[0]) +
+                 " +\\d+ +\\d+(\\.\\d)? [KM]?i?B +\\d+ +\\d+( \\d+)*\n")));
+  CHECK(std::regex_search(
+      o.out, std::regex("\nPID +NAME +STATUS +QUEUE +REDS/INTERVAL +REDUCTIONS +MEMORY\n")));
+  CHECK(std::regex_search(
+      o.out, std::regex("<0\\.\\d+\\.\\d+>@" + regex_escape(c[0]) + " +ember_admin +running")));
+  CHECK(contains(o.out, " echo "));
+  CHECK_FALSE(contains(o.out, "\x1b["));  // stdout is not a terminal: no redrawing
+
+  // The cluster, by queue length: a process holding five unread messages on c is first.
+  Output spawned = c.ember({"spawn", c[2], "sleeper", "[]"});
+  CHECK_OK(spawned);
+  std::string sleeper = spawned.out.substr(0, spawned.out.find('\n'));
+  for (int i = 0; i < 5; ++i) CHECK_OK(c.ember({"send", sleeper, "unread"}));
+  Output all = c.ember({"top", "--all-nodes", "--sort", "queue", "--interval", "100"});
+  CHECK_OK(all);
+  INFO(all.out);
+  CHECK(contains(all.out, " - 3 nodes, "));
+  for (int i = 0; i < 3; ++i) CHECK(contains(all.out, "\n" + c[i] + " "));
+  CHECK(std::regex_search(all.out, std::regex("MEMORY\n" + regex_escape(sleeper) +
+                                              " +waiting +5 +\\d+ +\\d+ +\\d+\n")));
+  Output limited =
+      c.ember({"top", "--once", "--limit", "2", "--sort", "memory", "--interval", "50"});
+  CHECK_OK(limited);
+  CHECK(std::regex_search(limited.out, std::regex("\\.\\.\\. \\d+ more\n$")));
+  CHECK_FAILS(c.ember({"top", "--sort", "name"}), 2, "--sort");
+}
