@@ -169,6 +169,17 @@ CliApp::CliApp() {
                 "print one frame and exit (also what happens when stdout is not a terminal)");
   top->add_option("--limit", limit_, "most processes shown (default: all, or what fits)")
       ->check(CLI::Range(0L, 1000000L));
+  CLI::App* bench = add("bench",
+                        "a quick health and throughput check: ping, echo round trips "
+                        "(min/median/max) and a burst of messages to a sink, on each node",
+                        [this](Commands& c) { return c.bench(nodes_, bench_seconds_, calls_); });
+  bench->add_option("NODES", nodes_, "the nodes to check (default: --node and its peers)");
+  bench->add_option("--seconds", bench_seconds_, "how long each node's burst lasts")
+      ->capture_default_str()
+      ->check(CLI::Range(0.01, 3600.0));
+  bench->add_option("--calls", calls_, "echo round trips per node")
+      ->capture_default_str()
+      ->check(CLI::Range(1L, 1000000L));
   add("connect", "make --node connect to NODE", [this](Commands& c) { return c.connect(node_); })
       ->add_option("NODE", node_, "the node")
       ->required();

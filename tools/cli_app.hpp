@@ -36,6 +36,9 @@ class CliApp {
   long interval_ms_ = 1000, limit_ = 0;
   std::string sort_ = "reductions";
   bool once_ = false;
+  std::vector<std::string> nodes_;
+  double bench_seconds_ = 1;
+  long calls_ = 100;
 };
 
 }  // namespace ember::cli

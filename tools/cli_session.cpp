@@ -247,6 +247,76 @@ Session::TraceEnd Session::trace(Pid pid, milliseconds duration, long count,
   return end;
 }
 
+std::vector<double> Session::echo_round_trips(Atom node, int calls) {
+  static const Atom echo("echo"), ok("ok"), nodedown("nodedown");
+  attach(node);
+  std::vector<double> ms;
+  bool lost = false, silent = false;
+  node_->runtime().run([&](Self self) -> Proc {
+    Node::of(self)->monitor_node(self, node, true);
+    for (int i = 0; i < calls; ++i) {
+      auto start = Clock::now();
+      self.send(RemoteName{echo, node}, tuple(echo, i, self.pid()));
+      auto m = co_await self.receive(match(tuple(ok, i)), match(tuple(nodedown, node)))
+                   .after(kRequestTimeout);
+      if (m.timed_out() || m.clause() == 1) {
+        (m.timed_out() ? silent : lost) = true;
+        break;
+      }
+      ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+    }
+    Node::of(self)->monitor_node(self, node, false);
+  });
+  std::string name(node.text());
+  if (lost) throw CliError(kUnreachable, "lost the connection to " + name);
+  if (silent)
+    throw CliError(kTimeout, "no echo reply from " + name + " within " +
+                                 std::to_string(kRequestTimeout.count()) + " ms");
+  return ms;
+}
+
+Session::Burst Session::burst(Atom node, milliseconds duration) {
+  static const Atom bench("bench"), done("bench_done"), result("bench_result"),
+      nodedown("nodedown");
+  attach(node);
+  Burst b;
+  Answer setup;
+  bool lost = false, silent = false;
+  node_->runtime().run([&](Self self) -> Proc {
+    Node::of(self)->monitor_node(self, node, true);
+    setup = co_await request(self, node, Atom("bench_sink"), {}, kRequestTimeout);
+    if (setup.outcome != Answer::kAnswered || !setup.term.is_tuple(2) || !setup.term[1].is_pid())
+      co_return;
+    Pid sink = setup.term[1].pid();
+    auto start = Clock::now(), until = start + duration;
+    // Awaited sends: preemption points, so this node's own processes (the loop thread's
+    // deliveries do not need them) still get the worker. The clock is read every 64.
+    for (;;) {
+      co_await self.send(sink, tuple(bench, b.sent));
+      if ((++b.sent & 63) == 0 && Clock::now() >= until) break;
+    }
+    self.send(sink, tuple(done, self.pid(), b.sent));
+    // Everything sent must be counted first: per-sender order puts bench_done last.
+    auto m = co_await self.receive(match(tuple(result, _)), match(tuple(nodedown, node)))
+                 .after(duration + milliseconds(10000));
+    if (m.timed_out())
+      silent = true;
+    else if (m.clause() == 1)
+      lost = true;
+    else
+      b.received = m[1].as<std::int64_t>();
+    b.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    Node::of(self)->monitor_node(self, node, false);
+  });
+  std::string name(node.text());
+  Term reply = result_of(setup, node, name + " did not answer bench_sink", kRequestTimeout);
+  if (!reply.is_tuple(2) || !reply[1].is_pid())
+    throw CliError(kFailed, name + " answered bench_sink with " + print_cli_term(reply));
+  if (lost) throw CliError(kUnreachable, "lost the connection to " + name);
+  if (silent) throw CliError(kTimeout, "the sink on " + name + " did not report its count");
+  return b;
+}
+
 Pid Session::resolve(const PidText& pid, Atom default_node) {
   Atom node = pid.node.value_or(default_node);
   attach(node);

@@ -50,6 +50,10 @@ class Commands {
   // one frame when `once` or stdout is not a terminal. limit: most process rows (0: all,
   // or what fits the terminal).
   int top(bool all_nodes, long interval_ms, const std::string& sort, bool once, long limit);
+  // A health and throughput check of `nodes` (default: --node and its peers): ping,
+  // `calls` echo round trips (min/median/max), a `seconds` burst to a sink (msgs/s).
+  // Prints `NODE metric: value unit` lines and a summary; the first failure's exit code.
+  int bench(const std::vector<std::string>& nodes, double seconds, long calls);
   int connect(const std::string& node);
   int disconnect(const std::string& node);
 

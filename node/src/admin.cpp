@@ -197,6 +197,34 @@ bool start_trace(Self self, Node& node, const Term& m) {
   return true;
 }
 
+// {bench_sink, From, Ref}: a process that counts whatever it receives until
+// {bench_done, From, Sent}, then tells From {bench_result, Received} and ends (ember
+// bench's throughput burst). It also ends when From goes, or after a minute of silence.
+Proc bench_sink(Self self, Pid from) {
+  static const Atom done("bench_done"), down("DOWN");
+  Ref watch = self.monitor(from);
+  std::int64_t received = 0;
+  for (;;) {
+    auto m = co_await self.receive().after(std::chrono::minutes(1));
+    if (m.timed_out()) co_return;
+    const Term& t = m.term();
+    if (t.is_tuple(3) && t[0].is(done) && t[1].is_pid() && t[1].pid() == from) {
+      self.send(from, tuple("bench_result"_a, received));
+      co_return;
+    }
+    if (t.is_tuple(5) && t[0].is(down) && t[1].is_ref() && t[1].ref() == watch) co_return;
+    ++received;
+  }
+}
+
+bool start_bench_sink(Self self, const Term& m) {
+  if (!request_is(m, "bench_sink", 3)) return false;
+  Pid from = m[1].pid();
+  Pid sink = self.spawn([from](Self s) { return bench_sink(s, from); });
+  self.send(from, tuple(m[2], tuple("ok"_a, sink)));
+  return true;
+}
+
 // Answers one request; the slow ones (connect) run on the blocking pool.
 Co<Term> answer(Self self, Node& node, Term m) {
   Runtime& rt = node.runtime();
@@ -266,6 +294,7 @@ Proc admin_loop(Self self, Node* node) {
     }
     if (start_global_change(self, t)) continue;
     if (start_trace(self, *node, t)) continue;
+    if (start_bench_sink(self, t)) continue;
     Term result = co_await answer(self, *node, t);
     self.send(t[1].pid(), tuple(t[2], result));
   }

@@ -680,3 +680,38 @@ TEST_CASE("top renders one frame of a node or of the cluster with its known proc
   CHECK(std::regex_search(limited.out, std::regex("\\.\\.\\. \\d+ more\n$")));
   CHECK_FAILS(c.ember({"top", "--sort", "name"}), 2, "--sort");
 }
+
+TEST_CASE("bench pings and times every node and exits non-zero for one that fails") {
+  Cluster c;
+  Output o = c.ember({"bench", "--seconds", "0.3", "--calls", "20"});
+  CHECK_OK(o);
+  INFO(o.out << o.err);
+  std::string out = "\n" + o.out;
+  for (int i = 0; i < 3; ++i) {
+    std::string n = regex_escape(c[i]);
+    for (const char* metric : {"ping", "echo_min", "echo_median", "echo_max"})
+      CHECK(std::regex_search(out, std::regex("\n" + n + " " + metric + ": \\d+\\.\\d{3} ms\n")));
+    std::smatch m;
+    REQUIRE(std::regex_search(out, m, std::regex("\n" + n + " burst: (\\d+) msgs/s\n")));
+    CHECK(std::stol(m[1]) > 0);
+    CHECK(std::regex_search(out, std::regex("\n" + n + " burst_messages: \\d+ messages\n")));
+    std::smatch lo, mid, hi;
+    REQUIRE(std::regex_search(out, lo, std::regex(n + " echo_min: ([\\d.]+)")));
+    REQUIRE(std::regex_search(out, mid, std::regex(n + " echo_median: ([\\d.]+)")));
+    REQUIRE(std::regex_search(out, hi, std::regex(n + " echo_max: ([\\d.]+)")));
+    CHECK(std::stod(lo[1]) <= std::stod(mid[1]));
+    CHECK(std::stod(mid[1]) <= std::stod(hi[1]));
+  }
+  CHECK(contains(o.out, "summary: 3 of 3 nodes ok, 0 failed; worst echo median "));
+  CHECK(contains(c.ember({"--json", "bench", c[1], "--seconds", "0.1", "--calls", "3"}).out,
+                 "\"node\": \"" + c[1] + "\", \"ok\": true, \"ping_ms\": "));
+
+  c.kill(2, SIGKILL);
+  Output bad = c.ember({"bench", c[0], c[2], "--seconds", "0.1", "--calls", "5"});
+  INFO(bad.out << bad.err);
+  CHECK(bad.rc == 3);
+  CHECK(contains(bad.out, c[2] + " failed: cannot reach"));
+  CHECK(contains(bad.out, c[0] + " burst: "));
+  CHECK(contains(bad.out, "summary: 1 of 2 nodes ok, 1 failed"));
+  CHECK(lines(bad.err) == 1);
+}

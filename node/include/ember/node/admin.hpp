@@ -39,6 +39,9 @@
 // relay, or Tracer goes; {trace_ended, Pid, timeout | ExitReason} tells Tracer it ended:
 //   {trace, From, Ref, Pid, Tracer, Ms}      -> {ok, Relay} | {error, noproc}
 //                                               | {error, {badarg, {not_local, Pid}}}
+// ember bench's sink: a process that counts the messages it gets until
+// {bench_done, From, Sent}, answers From {bench_result, Received} and ends:
+//   {bench_sink, From, Ref}                  -> {ok, Sink}
 // Anything else gets {error, {unknown_request, Term}}.
 #pragma once
 
