@@ -187,6 +187,56 @@ CliApp::CliApp() {
       [this](Commands& c) { return c.disconnect(node_); })
       ->add_option("NODE", node_, "the node")
       ->required();
+  add_examples();
+}
+
+std::string CliApp::help_command() {
+  std::string command = "ember";
+  for (CLI::App* at = &app_;;) {
+    auto subs = at->get_subcommands();
+    if (subs.empty()) break;
+    at = subs.front();
+    command += " " + at->get_name();
+  }
+  return command + " --help";
+}
+
+// Each subcommand's --help ends with examples (its CLI11 footer), as README's CLI section.
+void CliApp::add_examples() {
+  static const std::vector<std::pair<std::vector<std::string>, const char*>> examples{
+      {{"term"}, "ember term '{echo, <<\"hi\">>, 42}'"},
+      {{"version"}, "ember version"},
+      {{"ping"}, "ember ping b@127.0.0.1:4371          # default: --node"},
+      {{"nodes"}, "ember nodes --node a@127.0.0.1:4370      # or EMBER_NODE"},
+      {{"ps"}, "ember ps --all-nodes"},
+      {{"info"}, "ember info '<0.2.1>@b@127.0.0.1:4371'"},
+      {{"send"}, "ember send status_collector '{report, <<\"db\">>, up}'"},
+      {{"call"}, "ember call echo@c@127.0.0.1:4372 '{echo, 1}' --timeout 500"},
+      {{"spawn"}, "ember spawn b@127.0.0.1:4371 sleeper '[]'"},
+      {{"kill"}, "ember kill '<0.9.1>@b@127.0.0.1:4371' shutdown"},
+      {{"registry"}, "ember registry --global"},
+      {{"global"}, "ember global digest --all-nodes"},
+      {{"global", "digest"}, "ember global digest --all-nodes"},
+      {{"global", "register"}, "ember global register db '<0.9.1>@b@127.0.0.1:4371'"},
+      {{"global", "unregister"}, "ember global unregister db"},
+      {{"pg"}, "ember pg members workers --scope pg"},
+      {{"pg", "groups"}, "ember pg groups --scope pg"},
+      {{"pg", "members"}, "ember pg members '{svc, 1}' --local"},
+      {{"pg", "join"}, "ember pg join workers '<0.9.1>@b@127.0.0.1:4371'"},
+      {{"pg", "leave"}, "ember pg leave workers '<0.9.1>@b@127.0.0.1:4371'"},
+      {{"trace"}, "ember trace status_collector --seconds 30 --count 100"},
+      {{"top"},
+       "ember top --all-nodes --sort queue --interval 500    # ember top --once: one frame"},
+      {{"bench"}, "ember bench --seconds 2 --calls 200                 # or: ember bench NODE..."},
+      {{"connect"}, "ember connect c@127.0.0.1:4372"},
+      {{"disconnect"}, "ember disconnect c@127.0.0.1:4372"},
+  };
+  for (const auto& [path, text] : examples) {
+    CLI::App* sub = &app_;
+    for (const auto& name : path) sub = sub->get_subcommand(name);
+    sub->footer(std::string("\nExample:\n  ") + text +
+                "\n\nember --help: nodes, pids, targets, cookie, exit codes.");
+  }
 }
 
 int CliApp::run() {

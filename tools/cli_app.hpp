@@ -16,12 +16,15 @@ class CliApp {
  public:
   CliApp();
   CLI::App& app() { return app_; }
+  // `ember [SUB...] --help` for the deepest subcommand parsed so far (after a parse error).
+  std::string help_command();
   // Runs the parsed subcommand: its exit code, with CliError as a one-line stderr message.
   int run();
 
  private:
   using Action = std::function<int(Commands&)>;
   CLI::App* add(const char* name, const char* help, Action action);
+  void add_examples();
 
   CLI::App app_{"ember: poke an Ember cluster"};
   Options options_;
