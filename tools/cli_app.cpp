@@ -234,8 +234,8 @@ void CliApp::add_examples() {
   for (const auto& [path, text] : examples) {
     CLI::App* sub = &app_;
     for (const auto& name : path) sub = sub->get_subcommand(name);
-    sub->footer(std::string("\nExample:\n  ") + text +
-                "\n\nember --help: nodes, pids, targets, cookie, exit codes.");
+    // The example, then what every command shares (pids, targets, exit codes).
+    sub->footer(std::string("\nExample:\n  ") + text + "\n" + kFooter);
   }
 }
 
