@@ -184,3 +184,43 @@ TEST_CASE("trace refuses a process as its own tracer and says false for a dead o
   CHECK(self_refused);
   CHECK(remote_refused);
 }
+
+TEST_CASE("trapped exits and monitor downs are traced as the messages they become") {
+  Runtime rt({.workers = 2});
+  std::vector<std::string> copies;
+  rt.run([&](Self self) -> Proc {
+    Pid root = self.pid();
+    // Traps exits, links to a child that crashes and monitors another that ends; reports
+    // each EXIT and DOWN it receives.
+    Pid target = self.spawn([root](Self t) -> Proc {
+      t.trap_exit(true);
+      co_await t.receive(match("go"_a));
+      t.spawn_link([](Self c) { c.exit("boom"_a); });
+      t.spawn_monitor([](Self) {});
+      for (int i = 0; i < 2; ++i) {
+        auto m =
+            co_await t.receive(match(tuple("EXIT"_a, _, _)), match(tuple("DOWN"_a, _, _, _, _)));
+        t.send(root, tuple("got"_a, m[0]));
+      }
+      co_await t.receive(match("stop"_a));
+    });
+    Pid tracer = self.spawn([root](Self t) { return forwarder(t, root); });
+    REQUIRE(rt.trace(target, tracer));
+    self.send(target, "go"_a);
+    // go, the EXIT and the DOWN: three copies; and the target's two reports.
+    for (int i = 0; i < 5; ++i) {
+      auto m = co_await self.receive(match(tuple("copy"_a, target, _)), match(tuple("got"_a, _)));
+      if (m.clause() == 0) copies.push_back(print_term(m[2]));
+    }
+    self.send(target, "stop"_a);
+    self.send(tracer, "stop"_a);
+  });
+  REQUIRE(copies.size() == 3);
+  CHECK(copies[0] == "go");
+  CHECK(std::count_if(copies.begin(), copies.end(), [](const std::string& c) {
+          return c.starts_with("{'EXIT',") && c.ends_with(",boom}");
+        }) == 1);
+  CHECK(std::count_if(copies.begin(), copies.end(), [](const std::string& c) {
+          return c.starts_with("{'DOWN',") && c.ends_with(",normal}");
+        }) == 1);
+}
