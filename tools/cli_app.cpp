@@ -141,6 +141,45 @@ CliApp::CliApp() {
                         [this](Commands& c) { return c.pg_change(true, group_, pid_, scope_); });
   actions_.emplace_back(leave,
                         [this](Commands& c) { return c.pg_change(false, group_, pid_, scope_); });
+  CLI::App* trace = add("trace",
+                        "print the messages TARGET receives, with a timestamp, for a while "
+                        "(erlang:trace 'receive', through a relay on TARGET's node)",
+                        [this](Commands& c) { return c.trace(target_, seconds_, count_); });
+  trace->add_option("TARGET", target_, "pid, registered name, name@node or global:name")
+      ->required();
+  trace->add_option("--seconds", seconds_, "how long to trace")
+      ->capture_default_str()
+      ->check(CLI::Range(0.001, 86400.0));
+  trace->add_option("--count", count_, "stop after this many messages (0: no limit)")
+      ->capture_default_str()
+      ->check(CLI::Range(0L, 1000000000L));
+  CLI::App* top =
+      add("top",
+          "a live view of --node (or the cluster): processes by reductions, queue "
+          "or memory, run queues, node-wide counts; q quits, s changes the sort",
+          [this](Commands& c) { return c.top(all_nodes_, interval_ms_, sort_, once_, limit_); });
+  top->add_flag("--all-nodes", all_nodes_, "also every node --node is connected to");
+  top->add_option("--interval", interval_ms_, "milliseconds between frames")
+      ->capture_default_str()
+      ->check(CLI::Range(50L, 3600000L));
+  top->add_option("--sort", sort_, "reductions (over the interval), queue or memory")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"reductions", "queue", "memory"}));
+  top->add_flag("--once", once_,
+                "print one frame and exit (also what happens when stdout is not a terminal)");
+  top->add_option("--limit", limit_, "most processes shown (default: all, or what fits)")
+      ->check(CLI::Range(0L, 1000000L));
+  CLI::App* bench = add("bench",
+                        "a quick health and throughput check: ping, echo round trips "
+                        "(min/median/max) and a burst of messages to a sink, on each node",
+                        [this](Commands& c) { return c.bench(nodes_, bench_seconds_, calls_); });
+  bench->add_option("NODES", nodes_, "the nodes to check (default: --node and its peers)");
+  bench->add_option("--seconds", bench_seconds_, "how long each node's burst lasts")
+      ->capture_default_str()
+      ->check(CLI::Range(0.01, 3600.0));
+  bench->add_option("--calls", calls_, "echo round trips per node")
+      ->capture_default_str()
+      ->check(CLI::Range(1L, 1000000L));
   add("connect", "make --node connect to NODE", [this](Commands& c) { return c.connect(node_); })
       ->add_option("NODE", node_, "the node")
       ->required();
@@ -148,6 +187,56 @@ CliApp::CliApp() {
       [this](Commands& c) { return c.disconnect(node_); })
       ->add_option("NODE", node_, "the node")
       ->required();
+  add_examples();
+}
+
+std::string CliApp::help_command() {
+  std::string command = "ember";
+  for (CLI::App* at = &app_;;) {
+    auto subs = at->get_subcommands();
+    if (subs.empty()) break;
+    at = subs.front();
+    command += " " + at->get_name();
+  }
+  return command + " --help";
+}
+
+// Each subcommand's --help ends with examples (its CLI11 footer), as README's CLI section.
+void CliApp::add_examples() {
+  static const std::vector<std::pair<std::vector<std::string>, const char*>> examples{
+      {{"term"}, "ember term '{echo, <<\"hi\">>, 42}'"},
+      {{"version"}, "ember version"},
+      {{"ping"}, "ember ping b@127.0.0.1:4371          # default: --node"},
+      {{"nodes"}, "ember nodes --node a@127.0.0.1:4370      # or EMBER_NODE"},
+      {{"ps"}, "ember ps --all-nodes"},
+      {{"info"}, "ember info '<0.2.1>@b@127.0.0.1:4371'"},
+      {{"send"}, "ember send status_collector '{report, <<\"db\">>, up}'"},
+      {{"call"}, "ember call echo@c@127.0.0.1:4372 '{echo, 1}' --timeout 500"},
+      {{"spawn"}, "ember spawn b@127.0.0.1:4371 sleeper '[]'"},
+      {{"kill"}, "ember kill '<0.9.1>@b@127.0.0.1:4371' shutdown"},
+      {{"registry"}, "ember registry --global"},
+      {{"global"}, "ember global digest --all-nodes"},
+      {{"global", "digest"}, "ember global digest --all-nodes"},
+      {{"global", "register"}, "ember global register db '<0.9.1>@b@127.0.0.1:4371'"},
+      {{"global", "unregister"}, "ember global unregister db"},
+      {{"pg"}, "ember pg members workers --scope pg"},
+      {{"pg", "groups"}, "ember pg groups --scope pg"},
+      {{"pg", "members"}, "ember pg members '{svc, 1}' --local"},
+      {{"pg", "join"}, "ember pg join workers '<0.9.1>@b@127.0.0.1:4371'"},
+      {{"pg", "leave"}, "ember pg leave workers '<0.9.1>@b@127.0.0.1:4371'"},
+      {{"trace"}, "ember trace status_collector --seconds 30 --count 100"},
+      {{"top"},
+       "ember top --all-nodes --sort queue --interval 500    # ember top --once: one frame"},
+      {{"bench"}, "ember bench --seconds 2 --calls 200                 # or: ember bench NODE..."},
+      {{"connect"}, "ember connect c@127.0.0.1:4372"},
+      {{"disconnect"}, "ember disconnect c@127.0.0.1:4372"},
+  };
+  for (const auto& [path, text] : examples) {
+    CLI::App* sub = &app_;
+    for (const auto& name : path) sub = sub->get_subcommand(name);
+    // The example, then what every command shares (pids, targets, exit codes).
+    sub->footer(std::string("\nExample:\n  ") + text + "\n" + kFooter);
+  }
 }
 
 int CliApp::run() {

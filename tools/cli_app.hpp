@@ -16,12 +16,15 @@ class CliApp {
  public:
   CliApp();
   CLI::App& app() { return app_; }
+  // `ember [SUB...] --help` for the deepest subcommand parsed so far (after a parse error).
+  std::string help_command();
   // Runs the parsed subcommand: its exit code, with CliError as a one-line stderr message.
   int run();
 
  private:
   using Action = std::function<int(Commands&)>;
   CLI::App* add(const char* name, const char* help, Action action);
+  void add_examples();
 
   CLI::App app_{"ember: poke an Ember cluster"};
   Options options_;
@@ -31,6 +34,14 @@ class CliApp {
   std::string scope_ = "pg";
   bool all_nodes_ = false, global_ = false, local_ = false;
   long timeout_ms_ = 5000;
+  double seconds_ = 10;
+  long count_ = 0;
+  long interval_ms_ = 1000, limit_ = 0;
+  std::string sort_ = "reductions";
+  bool once_ = false;
+  std::vector<std::string> nodes_;
+  double bench_seconds_ = 1;
+  long calls_ = 100;
 };
 
 }  // namespace ember::cli

@@ -186,6 +186,137 @@ Term Session::call(const Address& to, const std::function<Term(Pid)>& build, mil
   return result_of(answer, node, "no reply", timeout);
 }
 
+Session::TraceEnd Session::trace(Pid pid, milliseconds duration, long count,
+                                 const std::function<void()>& started,
+                                 const std::function<void(const Term&)>& on_message) {
+  static const Atom trace_tag("trace"), receive_tag("receive"), ended("trace_ended"),
+      nodedown("nodedown");
+  Atom node = pid_node(pid);
+  attach(node);
+  TraceEnd end;
+  Answer setup;
+  bool lost = false;
+  std::string refused;
+  node_->runtime().run([&](Self self) -> Proc {
+    Node::of(self)->monitor_node(self, node, true);
+    // The relay's own limit is a backstop (this process normally stops it first): a
+    // second longer, so that the deadline reported is ours.
+    std::vector<Term> args{Term(pid), Term(self.pid()),
+                           Term(std::int64_t(duration.count()) + 1000)};
+    setup = co_await request(self, node, Atom("trace"), args, kRequestTimeout);
+    if (setup.outcome != Answer::kAnswered) co_return;
+    if (!setup.term.is_tuple(2) || !setup.term[0].is(Atom("ok")) || !setup.term[1].is_pid()) {
+      refused = print_cli_term(setup.term);
+      co_return;
+    }
+    Pid relay = setup.term[1].pid();
+    started();
+    auto deadline = Clock::now() + duration;
+    while (count == 0 || end.messages < count) {
+      auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
+      if (left.count() <= 0) break;
+      auto m = co_await self
+                   .receive(match(tuple(trace_tag, _, receive_tag, _)), match(tuple(ended, _, _)),
+                            match(tuple(nodedown, node)))
+                   .after(left);
+      if (m.timed_out()) break;
+      if (m.clause() == 0) {
+        ++end.messages;
+        on_message(m[3]);
+        continue;
+      }
+      if (m.clause() == 1 && !m[2].is(Atom("timeout"))) {
+        end.why = TraceEnd::kExited;
+        end.reason = m[2];
+        break;
+      }
+      if (m.clause() == 2) lost = true;
+      break;
+    }
+    if (count != 0 && end.messages >= count) end.why = TraceEnd::kCount;
+    // Untraced now rather than when our connection closes (which also stops the relay).
+    if (!lost) self.send(relay, tuple(Atom("stop_trace"), self.pid()));
+    Node::of(self)->monitor_node(self, node, false);
+  });
+  if (!refused.empty()) {
+    if (refused == "{error,noproc}") throw CliError(kFailed, "no process " + pid_text(pid));
+    throw CliError(kFailed, std::string(node.text()) + " refused the trace: " + refused);
+  }
+  result_of(setup, node, std::string(node.text()) + " did not answer trace", kRequestTimeout);
+  if (lost) throw CliError(kUnreachable, "lost the connection to " + std::string(node.text()));
+  return end;
+}
+
+std::vector<double> Session::echo_round_trips(Atom node, int calls) {
+  static const Atom echo("echo"), ok("ok"), nodedown("nodedown");
+  attach(node);
+  std::vector<double> ms;
+  bool lost = false, silent = false;
+  node_->runtime().run([&](Self self) -> Proc {
+    Node::of(self)->monitor_node(self, node, true);
+    for (int i = 0; i < calls; ++i) {
+      auto start = Clock::now();
+      self.send(RemoteName{echo, node}, tuple(echo, i, self.pid()));
+      auto m = co_await self.receive(match(tuple(ok, i)), match(tuple(nodedown, node)))
+                   .after(kRequestTimeout);
+      if (m.timed_out() || m.clause() == 1) {
+        (m.timed_out() ? silent : lost) = true;
+        break;
+      }
+      ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+    }
+    Node::of(self)->monitor_node(self, node, false);
+  });
+  std::string name(node.text());
+  if (lost) throw CliError(kUnreachable, "lost the connection to " + name);
+  if (silent)
+    throw CliError(kTimeout, "no echo reply from " + name + " within " +
+                                 std::to_string(kRequestTimeout.count()) + " ms");
+  return ms;
+}
+
+Session::Burst Session::burst(Atom node, milliseconds duration) {
+  static const Atom bench("bench"), done("bench_done"), result("bench_result"),
+      nodedown("nodedown");
+  attach(node);
+  Burst b;
+  Answer setup;
+  bool lost = false, silent = false;
+  node_->runtime().run([&](Self self) -> Proc {
+    Node::of(self)->monitor_node(self, node, true);
+    setup = co_await request(self, node, Atom("bench_sink"), {}, kRequestTimeout);
+    if (setup.outcome != Answer::kAnswered || !setup.term.is_tuple(2) || !setup.term[1].is_pid())
+      co_return;
+    Pid sink = setup.term[1].pid();
+    auto start = Clock::now(), until = start + duration;
+    // Awaited sends: preemption points, so this node's own processes (the loop thread's
+    // deliveries do not need them) still get the worker. The clock is read every 64.
+    for (;;) {
+      co_await self.send(sink, tuple(bench, b.sent));
+      if ((++b.sent & 63) == 0 && Clock::now() >= until) break;
+    }
+    self.send(sink, tuple(done, self.pid(), b.sent));
+    // Everything sent must be counted first: per-sender order puts bench_done last.
+    auto m = co_await self.receive(match(tuple(result, _)), match(tuple(nodedown, node)))
+                 .after(duration + milliseconds(10000));
+    if (m.timed_out())
+      silent = true;
+    else if (m.clause() == 1)
+      lost = true;
+    else
+      b.received = m[1].as<std::int64_t>();
+    b.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    Node::of(self)->monitor_node(self, node, false);
+  });
+  std::string name(node.text());
+  Term reply = result_of(setup, node, name + " did not answer bench_sink", kRequestTimeout);
+  if (!reply.is_tuple(2) || !reply[1].is_pid())
+    throw CliError(kFailed, name + " answered bench_sink with " + print_cli_term(reply));
+  if (lost) throw CliError(kUnreachable, "lost the connection to " + name);
+  if (silent) throw CliError(kTimeout, "the sink on " + name + " did not report its count");
+  return b;
+}
+
 Pid Session::resolve(const PidText& pid, Atom default_node) {
   Atom node = pid.node.value_or(default_node);
   attach(node);

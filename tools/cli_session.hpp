@@ -3,6 +3,8 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
@@ -51,6 +53,31 @@ class Session {
 
   // Sends build(CliPid) and returns the first message that arrives. kTimeout if none.
   Term call(const Address& to, const std::function<Term(Pid)>& build, milliseconds timeout);
+
+  // How a trace ended (Session::trace).
+  struct TraceEnd {
+    enum Why { kTime, kCount, kExited } why = kTime;
+    Term reason;  // kExited: the traced process's exit reason
+    long messages = 0;
+  };
+  // Traces `pid` (erlang:trace 'receive') through its node's ember_admin, which starts a
+  // relay there as the tracer: `started` runs once the trace is set, `on_message(Msg)`
+  // for each message `pid` receives, until `duration` passes, `count` messages (0: no
+  // limit), or `pid` exits; then the relay is told to untrace. Throws CliError: kFailed
+  // (no such process), kUnreachable (node lost), kTimeout (no answer to the request).
+  TraceEnd trace(Pid pid, milliseconds duration, long count, const std::function<void()>& started,
+                 const std::function<void(const Term&)>& on_message);
+
+  // ember bench: the round trip of `calls` {echo, I, Self} to `node`'s echo, each in ms.
+  // Throws CliError(kTimeout) when one goes unanswered for kRequestTimeout.
+  std::vector<double> echo_round_trips(Atom node, int calls);
+  // ember bench: messages sent for `duration` to a sink on `node` (ember_admin's
+  // bench_sink), and how many it counted once the last had arrived.
+  struct Burst {
+    std::int64_t sent = 0, received = 0;
+    double seconds = 0;  // first send to the sink's count
+  };
+  Burst burst(Atom node, milliseconds duration);
 
   // A typed pid as a Pid of this process; its node (or `default_node`) is attached first.
   Pid resolve(const PidText& pid, Atom default_node);

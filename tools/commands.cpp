@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <iostream>
 #include <optional>
 
@@ -120,6 +121,17 @@ Address Commands::address(const std::string& text) {
     if (entry.is_tuple(2) && entry[0].is(t.name)) return RemoteName{t.name, node};
   throw CliError(
       kFailed, "no process registered as " + std::string(t.name.text()) + " on " + node_text(node));
+}
+
+Pid Commands::target_pid(const std::string& text) {
+  Address to = address(text);
+  if (auto* pid = std::get_if<Pid>(&to)) return *pid;
+  const RemoteName& name = std::get<RemoteName>(to);
+  Term names = session().ask(name.node, "registry");
+  for (const Term& entry : names)
+    if (entry.is_tuple(2) && entry[0].is(name.name) && entry[1].is_pid()) return entry[1].pid();
+  throw CliError(kFailed, "no process registered as " + std::string(name.name.text()) + " on " +
+                              node_text(name.node));
 }
 
 // --- commands ---
@@ -500,6 +512,138 @@ int Commands::pg_change(bool join, const std::string& group_text, const std::str
   else
     std::cout << "ok\n";
   return kOk;
+}
+
+namespace {
+
+// Local wall-clock time with microseconds, as a trace line starts.
+std::string timestamp() {
+  auto now = std::chrono::system_clock::now();
+  std::time_t t = std::chrono::system_clock::to_time_t(now);
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count() %
+            1000000;
+  std::tm tm{};
+  ::localtime_r(&t, &tm);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%02d:%02d:%02d.%06lld", tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<long long>(us));
+  return buf;
+}
+
+}  // namespace
+
+int Commands::trace(const std::string& target, double seconds, long count) {
+  parse_target(target);  // a malformed target is exit 2 before anything connects
+  if (!(seconds > 0)) throw CliError(kUsage, "--seconds must be positive");
+  Pid pid = target_pid(target);
+  std::string who = pid_text(pid);
+  auto duration = milliseconds(std::int64_t(seconds * 1000));
+  auto started = [&] {
+    // On stderr, so that stdout holds only the trace; a script can wait for this line.
+    std::cerr << "tracing " << who << " for " << seconds << " s"
+              << (count ? " or " + std::to_string(count) + " messages" : std::string())
+              << " (Ctrl-C stops)" << std::endl;
+  };
+  auto on_message = [&](const Term& m) {
+    // Flushed per line: the trace is read as it happens (pipes are block-buffered).
+    if (options_.json)
+      std::cout << "{\"time\": " << json_string(timestamp()) << ", \"pid\": " << json_string(who)
+                << ", \"message\": " << json_string(print_cli_term(m)) << "}" << std::endl;
+    else
+      std::cout << timestamp() << ' ' << who << " << " << print_cli_term(m) << std::endl;
+  };
+  Session::TraceEnd end = session().trace(pid, duration, count, started, on_message);
+  std::cerr << end.messages << (end.messages == 1 ? " message" : " messages");
+  if (end.why == Session::TraceEnd::kExited)
+    std::cerr << "; " << who << " exited: " << print_cli_term(end.reason);
+  std::cerr << std::endl;
+  return kOk;
+}
+
+int Commands::bench(const std::vector<std::string>& node_args, double seconds, long calls) {
+  if (!(seconds > 0)) throw CliError(kUsage, "--seconds must be positive");
+  std::vector<Atom> targets;
+  for (const auto& n : node_args) targets.push_back(canonical_node(n));  // bad name: exit 2
+  if (targets.empty()) {
+    Atom node = attached();
+    targets.push_back(node);
+    Term others = session().ask(node, "nodes");
+    if (!others.is_list()) bad_reply(node, "nodes", others);
+    for (const Term& n : others)
+      if (n.is_atom()) targets.push_back(n.atom());
+    std::sort(targets.begin() + 1, targets.end(),
+              [](Atom a, Atom b) { return a.text() < b.text(); });
+  }
+  auto fixed = [](double v, int digits) {
+    char buf[48];
+    std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+    return std::string(buf);
+  };
+  int rc = kOk;
+  std::size_t ok = 0;
+  double total_rate = 0, worst_median = 0;
+  std::string json = "[";
+  for (Atom node : targets) {
+    std::string name = node_text(node);
+    auto line = [&](const std::string& metric, const std::string& value, const char* unit) {
+      if (!options_.json)
+        std::cout << name << ' ' << metric << ": " << value << ' ' << unit << '\n';
+    };
+    try {
+      session().attach(node);
+      auto start = std::chrono::steady_clock::now();
+      Term pong = session().ask(node, "ping");
+      double ping_ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+              .count();
+      if (!pong.is(Atom("pong"))) bad_reply(node, "ping", pong);
+      line("ping", fixed(ping_ms, 3), "ms");
+      std::vector<double> rtt = session().echo_round_trips(node, int(calls));
+      std::sort(rtt.begin(), rtt.end());
+      double median = rtt.size() % 2 ? rtt[rtt.size() / 2]
+                                     : (rtt[rtt.size() / 2 - 1] + rtt[rtt.size() / 2]) / 2;
+      line("echo_min", fixed(rtt.front(), 3), "ms");
+      line("echo_median", fixed(median, 3), "ms");
+      line("echo_max", fixed(rtt.back(), 3), "ms");
+      Session::Burst b = session().burst(node, milliseconds(std::int64_t(seconds * 1000)));
+      if (b.received != b.sent)
+        throw CliError(kFailed, "the sink on " + name + " counted " + std::to_string(b.received) +
+                                    " of " + std::to_string(b.sent) + " messages");
+      double rate = double(b.sent) / b.seconds;
+      line("burst", fixed(rate, 0), "msgs/s");
+      line("burst_messages", std::to_string(b.sent), "messages");
+      ++ok;
+      total_rate += rate;
+      worst_median = std::max(worst_median, median);
+      json += std::string(json.size() > 1 ? ",\n " : "") + "{\"node\": " + json_string(name) +
+              ", \"ok\": true, \"ping_ms\": " + fixed(ping_ms, 3) +
+              ", \"echo_min_ms\": " + fixed(rtt.front(), 3) +
+              ", \"echo_median_ms\": " + fixed(median, 3) +
+              ", \"echo_max_ms\": " + fixed(rtt.back(), 3) +
+              ", \"burst_msgs_per_s\": " + fixed(rate, 0) +
+              ", \"burst_messages\": " + std::to_string(b.sent) + "}";
+    } catch (const CliError& e) {
+      // The other nodes are still measured; the exit code is the first failure's.
+      if (!options_.json) std::cout << name << " failed: " << e.what() << '\n';
+      std::cerr << "ember: " << name << ": " << e.what() << '\n';
+      json += std::string(json.size() > 1 ? ",\n " : "") + "{\"node\": " + json_string(name) +
+              ", \"ok\": false, \"error\": " + json_string(e.what()) + "}";
+      if (rc == kOk) rc = e.code();
+    }
+    std::cout << std::flush;
+  }
+  std::size_t failed = targets.size() - ok;
+  if (options_.json) {
+    std::cout << json << "]\n";
+    return rc;
+  }
+  std::cout << "summary: " << ok << " of " << targets.size() << " nodes ok, " << failed
+            << " failed";
+  if (ok)
+    std::cout << "; worst echo median " << fixed(worst_median, 3) << " ms, burst "
+              << fixed(total_rate, 0) << " msgs/s over " << ok << (ok == 1 ? " node" : " nodes");
+  std::cout << '\n';
+  return rc;
 }
 
 int Commands::connect(const std::string& node_arg) {

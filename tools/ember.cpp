@@ -13,7 +13,13 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForHelp& e) {
     return cli.app().exit(e);
   } catch (const CLI::ParseError& e) {
-    std::cerr << "ember: " << e.what() << "\n\n" << cli.app().help();
+    // One line, as every other error: what is wrong and where the help is. A word that is
+    // no command leaves CLI11 saying only that a command is required: name the word.
+    std::string what = e.what();
+    auto left = cli.app().remaining();
+    if (cli.app().get_subcommands().empty() && !left.empty())
+      what = "unknown command '" + left.front() + "'";
+    std::cerr << "ember: " << what << " (see " << cli.help_command() << ")\n";
     return ember::cli::kUsage;
   }
   return cli.run();

@@ -201,6 +201,7 @@ void RuntimeImpl::terminate(Process* p) {
   p->yield_requested = false;
   p->budget_used = 0;
   p->reductions.store(0, std::memory_order_relaxed);
+  p->tracer.store(0, std::memory_order_relaxed);  // the slot's next incarnation is not traced
   p->pid_bits.store(0, std::memory_order_release);
   p->state.store(ProcState::kFree, std::memory_order_release);
   table_.release(p);
@@ -372,6 +373,38 @@ void RuntimeImpl::append_saved(Process* p, Signal* s) {
   s->next.store(nullptr, std::memory_order_relaxed);
   p->saved_tail->next.store(s, std::memory_order_relaxed);
   p->saved_tail = s;
+  // Every message (trapped EXITs and DOWNs too) enters the saved queue here, in the order
+  // the process will see it: the one place a 'receive' trace needs, and while nobody
+  // traces it costs one predictable branch on an owner-written field.
+  if (p->tracer.load(std::memory_order_relaxed) != 0) [[unlikely]]
+    trace_receive(p, s->payload);
+}
+
+// {trace, Pid, 'receive', Msg} to the tracer, a copy: the message itself stays queued.
+// The tracer is local (trace() insists), so its death is seen here without a monitor:
+// tracing stops at the first message after it.
+void RuntimeImpl::trace_receive(Process* p, const Term& message) {
+  static const Atom trace_tag("trace"), receive_tag("receive");
+  Pid tracer = Pid::from_bits(p->tracer.load(std::memory_order_relaxed));
+  if (!live(tracer)) {
+    p->tracer.store(0, std::memory_order_relaxed);
+    return;
+  }
+  send(p->pid(), tracer, tuple(trace_tag, p->pid(), receive_tag, message));
+}
+
+// erlang:trace(Target, On, ['receive', {tracer, Tracer}]) as a signal: it takes effect
+// in the target's inbox order, so exactly the messages queued after it are traced, and
+// only the target ever writes its `tracer` field.
+bool RuntimeImpl::trace(Pid target, Pid tracer, bool on) {
+  static const Atom badarg("badarg");
+  if (target.node() != node_ || (on && (tracer.node() != node_ || tracer == target)))
+    throw ErlangError(badarg);
+  if (!live(target)) return false;
+  Signal* s = make_signal(SignalKind::kTrace, tracer, target);
+  s->linked = on;
+  deliver(s);
+  return true;
 }
 
 // Erlang's rules for an exit signal arriving at a live process.
@@ -458,6 +491,14 @@ void RuntimeImpl::drain(Process* p) {
       }
       case SignalKind::kTimeout:
         if (p->pending && s->seq == p->receive_seq) p->pending->timed_out = true;
+        break;
+      case SignalKind::kTrace:
+        // Off from a null pid: whoever traces; from a pid: only if that one still does
+        // (a relay that ends must not cancel a newer tracer's trace).
+        if (s->linked)
+          p->tracer.store(s->from.bits(), std::memory_order_relaxed);
+        else if (!s->from.valid() || p->tracer.load(std::memory_order_relaxed) == s->from.bits())
+          p->tracer.store(0, std::memory_order_relaxed);
         break;
     }
     free_signal(s);
@@ -554,6 +595,7 @@ std::optional<ProcessInfo> RuntimeImpl::info(Pid pid) const {
   }
   info.message_queue_len = p->queue_len();
   info.reductions = p->reductions.load(std::memory_order_relaxed);
+  info.tracer = Pid::from_bits(p->tracer.load(std::memory_order_relaxed));
   info.registered_name = name_of(pid);
   std::size_t vectors;
   {
@@ -618,6 +660,12 @@ void Runtime::send(Atom name, Term message) {
 }
 void Runtime::exit(Pid pid, Term reason) {
   impl_->send_exit(Pid(), pid, std::move(reason), false);
+}
+bool Runtime::trace(Pid target, Pid tracer) {
+  return impl_->trace(target, tracer, true);
+}
+void Runtime::untrace(Pid target, Pid tracer) {
+  impl_->trace(target, tracer, false);
 }
 void Runtime::register_name(Atom name, Pid pid) {
   impl_->register_name(name, pid);

@@ -110,6 +110,7 @@ class RuntimeImpl {
   void set_distribution(Distribution* d) { dist_.store(d, std::memory_order_release); }
   Distribution* distribution() const { return dist_.load(std::memory_order_acquire); }
   void send_exit(Pid from, Pid to, Term reason, bool linked);
+  bool trace(Pid target, Pid tracer, bool on);
 
   // --- receive (called on the process's worker) ---
   void drain(Process* p);
@@ -154,6 +155,7 @@ class RuntimeImpl {
   void terminate(Process* p);
   void handle_exit_signal(Process* p, Signal* s);
   void append_saved(Process* p, Signal* s);
+  void trace_receive(Process* p, const Term& message);
   void bounce(Signal* s, const Atom& reason = noproc_atom());
   static const Atom& noproc_atom() {
     static const Atom a("noproc");

@@ -176,6 +176,13 @@ Ref Self::make_ref() const {
   return ref;
 }
 
+bool Self::trace(Pid target) const {
+  return rt_->trace(target, pid());
+}
+void Self::untrace(Pid target) const {
+  rt_->untrace(target, pid());
+}
+
 void Self::register_name(Atom name) const {
   rt_->register_name(name, pid());
 }

@@ -2,6 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <chrono>
+
 #include "ember/core/blocking.hpp"
 #include "ember/core/errors.hpp"
 #include "ember/node/global.hpp"
@@ -42,16 +45,19 @@ Term summary(Pid pid, const ProcessInfo& i) {
 Term details(Pid pid, const ProcessInfo& i) {
   std::vector<Term> monitors;
   for (Ref r : i.monitors) monitors.emplace_back(r);
-  return map({{"pid"_a, pid},
-              {"name"_a, name_or_undefined(i.registered_name)},
-              {"status"_a, status_name(i.status)},
-              {"message_queue_len"_a, std::int64_t(i.message_queue_len)},
-              {"reductions"_a, std::int64_t(i.reductions)},
-              {"memory"_a, std::int64_t(i.memory)},
-              {"links"_a, list_of(i.links)},
-              {"monitors"_a, list_of(monitors)},
-              {"monitored_by"_a, list_of(i.monitored_by)},
-              {"trap_exit"_a, i.trap_exit}});
+  std::vector<std::pair<Term, Term>> entries{
+      {"pid"_a, pid},
+      {"name"_a, name_or_undefined(i.registered_name)},
+      {"status"_a, status_name(i.status)},
+      {"message_queue_len"_a, std::int64_t(i.message_queue_len)},
+      {"reductions"_a, std::int64_t(i.reductions)},
+      {"memory"_a, std::int64_t(i.memory)},
+      {"links"_a, list_of(i.links)},
+      {"monitors"_a, list_of(monitors)},
+      {"monitored_by"_a, list_of(i.monitored_by)},
+      {"trap_exit"_a, i.trap_exit}};
+  if (i.tracer.valid()) entries.emplace_back("tracer"_a, i.tracer);  // Runtime::trace's
+  return map(entries);
 }
 
 Term ps(Runtime& rt) {
@@ -131,6 +137,94 @@ bool start_global_change(Self self, const Term& m) {
   return true;
 }
 
+// {trace, From, Ref, Pid, Tracer, Ms}: Runtime::trace wants a tracer on the traced
+// process's node, so a relay process here becomes Pid's tracer and forwards each
+// {trace, Pid, 'receive', Msg} to Tracer (the CLI's pid, on a hidden node: dbg's relay on
+// a remote node does the same). The relay ends, and untraces, after Ms, on
+// {stop_trace, Tracer}, or when Tracer goes (its monitor fires on its death and on the
+// connection's loss); it tells Tracer {trace_ended, Pid, Why} (timeout, or Pid's exit
+// reason) when the trace ends by itself. It answers From {ok, Relay} or {error, Reason}
+// itself, once the trace is set: messages sent to Pid after that answer are traced.
+Proc trace_relay(Self self, Pid from, Term ref, Pid target, Pid tracer, std::int64_t ms) {
+  static const Atom trace_tag("trace"), receive_tag("receive"), down("DOWN"), ended("trace_ended");
+  Ref tracer_down = self.monitor(tracer);
+  Ref target_down = self.monitor(target);
+  if (!self.trace(target)) {
+    self.send(from, tuple(ref, tuple("error"_a, "noproc"_a)));
+    co_return;
+  }
+  self.send(from, tuple(ref, tuple("ok"_a, self.pid())));
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    auto m =
+        co_await self
+            .receive(match(tuple(trace_tag, target, receive_tag, _)),
+                     match(tuple(down, tracer_down, _, _, _)),
+                     match(tuple(down, target_down, _, _, _)), match(tuple("stop_trace"_a, tracer)))
+            .after(std::max(left, std::chrono::milliseconds(0)));
+    if (m.timed_out()) {
+      self.send(tracer, tuple(ended, target, "timeout"_a));
+      break;
+    }
+    if (m.clause() == 0) {
+      self.send(tracer, m.term());
+      continue;
+    }
+    if (m.clause() == 2) {  // the traced process is gone, and its trace with it
+      self.send(tracer, tuple(ended, target, m[4]));
+      co_return;
+    }
+    break;  // the tracer went, or asked to stop
+  }
+  self.untrace(target);
+}
+
+bool start_trace(Self self, Node& node, const Term& m) {
+  if (!request_is(m, "trace", 6) || !m[3].is_pid() || !m[4].is_pid() || !m[5].is_integer())
+    return false;
+  Pid from = m[1].pid(), target = m[3].pid(), tracer = m[4].pid();
+  Term ref = m[2];
+  std::int64_t ms = std::clamp<std::int64_t>(m[5].as<std::int64_t>(), 0, 24 * 3600 * 1000);
+  if (target.node() != node.runtime().node()) {
+    self.send(from, tuple(ref, tuple("error"_a, tuple("badarg"_a, tuple("not_local"_a, target)))));
+    return true;
+  }
+  self.spawn([from, ref, target, tracer, ms](Self relay) {
+    return trace_relay(relay, from, ref, target, tracer, ms);
+  });
+  return true;
+}
+
+// {bench_sink, From, Ref}: a process that counts whatever it receives until
+// {bench_done, From, Sent}, then tells From {bench_result, Received} and ends (ember
+// bench's throughput burst). It also ends when From goes, or after a minute of silence.
+Proc bench_sink(Self self, Pid from) {
+  static const Atom done("bench_done"), down("DOWN");
+  Ref watch = self.monitor(from);
+  std::int64_t received = 0;
+  for (;;) {
+    auto m = co_await self.receive().after(std::chrono::minutes(1));
+    if (m.timed_out()) co_return;
+    const Term& t = m.term();
+    if (t.is_tuple(3) && t[0].is(done) && t[1].is_pid() && t[1].pid() == from) {
+      self.send(from, tuple("bench_result"_a, received));
+      co_return;
+    }
+    if (t.is_tuple(5) && t[0].is(down) && t[1].is_ref() && t[1].ref() == watch) co_return;
+    ++received;
+  }
+}
+
+bool start_bench_sink(Self self, const Term& m) {
+  if (!request_is(m, "bench_sink", 3)) return false;
+  Pid from = m[1].pid();
+  Pid sink = self.spawn([from](Self s) { return bench_sink(s, from); });
+  self.send(from, tuple(m[2], tuple("ok"_a, sink)));
+  return true;
+}
+
 // Answers one request; the slow ones (connect) run on the blocking pool.
 Co<Term> answer(Self self, Node& node, Term m) {
   Runtime& rt = node.runtime();
@@ -199,6 +293,8 @@ Proc admin_loop(Self self, Node* node) {
       continue;
     }
     if (start_global_change(self, t)) continue;
+    if (start_trace(self, *node, t)) continue;
+    if (start_bench_sink(self, t)) continue;
     Term result = co_await answer(self, *node, t);
     self.send(t[1].pid(), tuple(t[2], result));
   }

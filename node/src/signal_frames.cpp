@@ -49,7 +49,8 @@ void encode_signal(net::FrameEncoder& encoder, std::vector<std::byte>& out, cons
         break;
       }
       case SignalKind::kTimeout:
-        f.initTick();  // never routed: timeouts are local
+      case SignalKind::kTrace:
+        f.initTick();  // never routed: timeouts and tracing are local
         break;
     }
   });

@@ -119,3 +119,58 @@ TEST_CASE("ember_admin registers, finds, sends to and unregisters global names, 
   CHECK(origin.global_digest() == peer.global_digest());
   CHECK(std::uint64_t(digest.as<std::int64_t>()) != peer.global_digest());  // db is gone now
 }
+
+TEST_CASE("ember_admin traces a process for a tracer on another node until told to stop") {
+  Node origin(config("torigin")), peer(config("tpeer"));
+  Pid target = peer.runtime().spawn([](Self self) -> Proc {
+    for (;;) {
+      auto m = co_await self.receive();
+      if (m.term().is("stop"_a)) co_return;
+    }
+  });
+  Term setup, refused, ended;
+  std::vector<Term> copies;
+  bool untraced = false, quiet_after_stop = false;
+  origin.runtime().run([&](Self self) -> Proc {
+    setup = co_await ask(self, peer.name(), "trace"_a, target, self.pid(), std::int64_t(10000));
+    if (!setup.is_tuple(2) || !setup[1].is_pid()) co_return;
+    Pid relay = setup[1].pid();
+    for (int i = 0; i < 3; ++i) self.send(target, tuple("n"_a, i));
+    for (int i = 0; i < 3; ++i) {
+      auto m = co_await self.receive(match(tuple("trace"_a, _, "receive"_a, _))).after(5s);
+      if (m.timed_out()) co_return;
+      copies.push_back(m[3]);
+    }
+    // stop_trace: the relay untraces and ends; later messages make no copies.
+    Ref gone = self.monitor(relay);
+    self.send(relay, tuple("stop_trace"_a, self.pid()));
+    auto d = co_await self.receive(match(tuple("DOWN"_a, gone, _, _, _))).after(5s);
+    untraced = !d.timed_out();
+    // Sent after the relay's untrace signal, so never copied (and the relay is gone).
+    self.send(target, "after"_a);
+    auto stray = co_await self.receive(match(tuple("trace"_a, _, _, _))).after(100ms);
+    // The untrace is a signal the target takes when it runs: info shows it soon.
+    bool traced = true;
+    for (int i = 0; i < 250 && traced; ++i) {
+      Term info = co_await ask(self, peer.name(), "info"_a, target);
+      traced = !info.is_map() || info.get("tracer"_a).has_value();
+      if (traced) co_await self.sleep(20ms);
+    }
+    quiet_after_stop = stray.timed_out() && !traced;
+    // A process of another node cannot be traced there.
+    refused = co_await ask(self, peer.name(), "trace"_a, self.pid(), self.pid(), std::int64_t(1));
+    // A trace ends by itself when its time is up.
+    Term again = co_await ask(self, peer.name(), "trace"_a, target, self.pid(), std::int64_t(100));
+    if (!again.is_tuple(2)) co_return;
+    auto e = co_await self.receive(match(tuple("trace_ended"_a, _, _))).after(5s);
+    if (!e.timed_out()) ended = e[2];
+    self.send(target, "stop"_a);
+  });
+  CHECK(setup[0] == Term("ok"_a));
+  REQUIRE(copies.size() == 3);
+  for (int i = 0; i < 3; ++i) CHECK(copies[std::size_t(i)] == tuple("n"_a, i));
+  CHECK(untraced);
+  CHECK(quiet_after_stop);
+  CHECK(refused[0] == Term("error"_a));
+  CHECK(ended == Term("timeout"_a));
+}

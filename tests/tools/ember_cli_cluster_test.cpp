@@ -113,6 +113,16 @@ class Cluster {
 
   void kill(std::size_t i, int signal) { nodes_.at(i)->kill(signal); }
 
+  // ember in the background, attached to node a, stdout and stderr in `log_name`: for
+  // commands that run a while (trace, top) and are watched as they go.
+  std::unique_ptr<Child> ember_child(const std::vector<std::string>& args,
+                                     const std::string& log_name) const {
+    std::vector<std::string> argv{kEmber, "--cookie", cookie_, "--node", names_.at(0)};
+    argv.insert(argv.end(), args.begin(), args.end());
+    EnvChanges env{{"HOME", dir_.path()}, {"EMBER_NODE", ""}, {"EMBER_COOKIE", ""}};
+    return std::make_unique<Child>(argv, dir_.path() + "/" + log_name, env);
+  }
+
   std::string logs() const {
     std::string s;
     for (std::size_t i = 0; i < nodes_.size(); ++i)
@@ -438,7 +448,8 @@ TEST_CASE("global names: register, registry --global, send and call global:NAME,
   CHECK_FAILS(c.ember({"global", "register", "gdead", "<0.99999.1>@" + c[1]}), 1, "no process");
   Output usage = c.ember({"global"});
   CHECK(usage.rc == 2);
-  CHECK(contains(usage.err, "Usage:"));
+  CHECK(lines(usage.err) == 1);  // one line, naming the help to read
+  CHECK(contains(usage.err, "(see ember global --help)"));
   Output missing = c.ember({"global", "register", "gecho"});
   CHECK(missing.rc == 2);
   CHECK(contains(missing.err, "PID is required"));
@@ -521,7 +532,8 @@ TEST_CASE("pg: join and leave go through the pid's node and each node shows grou
               "bad scope '\\{not, atom\\}': expected an atom");
   Output usage = c.ember({"pg"});
   CHECK(usage.rc == 2);
-  CHECK(contains(usage.err, "Usage:"));
+  CHECK(lines(usage.err) == 1);  // one line, naming the help to read
+  CHECK(contains(usage.err, "(see ember pg --help)"));
   Output missing = c.ember({"pg", "members"});
   CHECK(missing.rc == 2);
   CHECK(contains(missing.err, "GROUP is required"));
@@ -551,7 +563,8 @@ TEST_CASE("bad arguments exit 2 and EMBER_NODE and EMBER_COOKIE and the cookie f
   CHECK_FAILS(c.raw({"--cookie", "x", "--node", "bad", "ps"}), 2, "bad node name 'bad'");
   Output usage = c.raw({"frobnicate"});
   CHECK(usage.rc == 2);
-  CHECK(contains(usage.err, "Usage:"));
+  CHECK(lines(usage.err) == 1);
+  CHECK(contains(usage.err, "(see ember --help)"));
   CHECK(contains(c.raw({"call", "echo"}).err, "TERM is required"));
   Output help = c.raw({"--help"});
   CHECK(help.rc == 0);
@@ -572,4 +585,136 @@ TEST_CASE("bad arguments exit 2 and EMBER_NODE and EMBER_COOKIE and the cookie f
   Output no_port = c.raw({"--cookie", "x", "--node", "nobody@127.0.0.1", "ping"});
   CHECK(no_port.rc == 3);
   CHECK(contains(no_port.err, "nobody@127.0.0.1:4370"));
+}
+
+TEST_CASE("trace prints what a registered process receives in order and untraces it at the end") {
+  Cluster c;
+  std::string collector = "status_collector@" + c[1];
+  auto tracer = c.ember_child({"trace", collector, "--count", "3", "--seconds", "30"}, "trace.log");
+  auto started = tracer->wait_for(std::regex(R"(tracing (\S+) for)"), 10s);
+  INFO(tracer->log());
+  REQUIRE(started);
+  std::string pid = *started;
+  CHECK(contains(pid, "@" + c[1]));
+  // While traced, info names the tracer: the relay process on b.
+  // (A signal the target takes when it next runs: soon, but not necessarily by now.)
+  CHECK(eventually([&] {
+    return std::regex_search(c.ember({"info", pid}).out,
+                             std::regex("tracer +<0\\.\\d+\\.\\d+>@" + regex_escape(c[1])));
+  }));
+  for (int i = 1; i <= 3; ++i)
+    CHECK_OK(c.ember({"send", collector, "{report, <<\"svc" + std::to_string(i) + "\">>, up}"}));
+  REQUIRE(tracer->wait_for(std::regex(R"((3 messages))"), 10s));
+  std::string log = tracer->log();
+  std::size_t at = 0;
+  for (int i = 1; i <= 3; ++i) {
+    std::smatch m;
+    std::regex line("\\d\\d:\\d\\d:\\d\\d\\.\\d{6} " + regex_escape(pid) + " << \\{report,<<\"svc" +
+                    std::to_string(i) + "\">>,up\\}\n");
+    REQUIRE(std::regex_search(log.cbegin() + std::ptrdiff_t(at), log.cend(), m, line));
+    at += std::size_t(m.position(0) + m.length(0));  // in the order they were sent
+  }
+  // The relay untraced it on the way out (a signal: the target drops it when it runs).
+  CHECK(eventually([&] {
+    Output o = c.ember({"info", pid});
+    return o.rc == 0 && !contains(o.out, "tracer");
+  }));
+  // Tracing copied the messages: the collector itself got every one.
+  Output all = c.ember({"call", collector, "{get_all}"});
+  for (int i = 1; i <= 3; ++i)
+    CHECK(contains(all.out, "<<\"svc" + std::to_string(i) + "\">> => up"));
+
+  // A tracer that dies (kill -9 of the CLI) ends the trace too: the relay sees its
+  // connection go.
+  auto doomed = c.ember_child({"trace", collector}, "trace2.log");
+  REQUIRE(doomed->wait_for(std::regex(R"(tracing (\S+) for)"), 10s));
+  CHECK(eventually([&] { return contains(c.ember({"info", pid}).out, "tracer"); }));
+  doomed->kill(SIGKILL);
+  CHECK(eventually([&] { return !contains(c.ember({"info", pid}).out, "tracer"); }));
+
+  // Nothing received: it ends on time, with only the summary on stderr.
+  Output quiet = c.ember({"trace", "echo", "--seconds", "0.3"});
+  CHECK_OK(quiet);
+  CHECK(quiet.out.empty());
+  CHECK(contains(quiet.err, "0 messages"));
+  CHECK(quiet.took < 5s);
+  Output json = c.ember({"--json", "trace", "echo", "--seconds", "0.2"});
+  CHECK_OK(json);
+  CHECK_FAILS(c.ember({"trace", "<0.99999.1>"}), 1, "no process");
+  CHECK_FAILS(c.ember({"trace", "nosuch"}), 1, "no process registered as nosuch");
+  Output zero = c.ember({"trace", "echo", "--seconds", "0"});
+  CHECK(zero.rc == 2);
+  CHECK(contains(zero.err, "--seconds"));
+}
+
+TEST_CASE("top renders one frame of a node or of the cluster with its known processes") {
+  Cluster c;
+  Output o = c.ember({"top", "--once", "--interval", "200"});
+  CHECK_OK(o);
+  INFO(o.out);
+  CHECK(std::regex_search(o.out, std::regex("^ember top - " + regex_escape(c[0]) +
+                                            " - \\d\\d:\\d\\d:\\d\\d - 1 node, \\d+ processes")));
+  CHECK(std::regex_search(
+      o.out,
+      std::regex("\nNODE +PROCESSES +MEMORY +MESSAGES QUEUED +RUN QUEUES\n" + regex_escape(c[0]) +
+                 " +\\d+ +\\d+(\\.\\d)? [KM]?i?B +\\d+ +\\d+( \\d+)*\n")));
+  CHECK(std::regex_search(
+      o.out, std::regex("\nPID +NAME +STATUS +QUEUE +REDS/INTERVAL +REDUCTIONS +MEMORY\n")));
+  CHECK(std::regex_search(
+      o.out, std::regex("<0\\.\\d+\\.\\d+>@" + regex_escape(c[0]) + " +ember_admin +running")));
+  CHECK(contains(o.out, " echo "));
+  CHECK_FALSE(contains(o.out, "\x1b["));  // stdout is not a terminal: no redrawing
+
+  // The cluster, by queue length: a process holding five unread messages on c is first.
+  Output spawned = c.ember({"spawn", c[2], "sleeper", "[]"});
+  CHECK_OK(spawned);
+  std::string sleeper = spawned.out.substr(0, spawned.out.find('\n'));
+  for (int i = 0; i < 5; ++i) CHECK_OK(c.ember({"send", sleeper, "unread"}));
+  Output all = c.ember({"top", "--all-nodes", "--sort", "queue", "--interval", "100"});
+  CHECK_OK(all);
+  INFO(all.out);
+  CHECK(contains(all.out, " - 3 nodes, "));
+  for (int i = 0; i < 3; ++i) CHECK(contains(all.out, "\n" + c[i] + " "));
+  CHECK(std::regex_search(all.out, std::regex("MEMORY\n" + regex_escape(sleeper) +
+                                              " +waiting +5 +\\d+ +\\d+ +\\d+\n")));
+  Output limited =
+      c.ember({"top", "--once", "--limit", "2", "--sort", "memory", "--interval", "50"});
+  CHECK_OK(limited);
+  CHECK(std::regex_search(limited.out, std::regex("\\.\\.\\. \\d+ more\n$")));
+  CHECK_FAILS(c.ember({"top", "--sort", "name"}), 2, "--sort");
+}
+
+TEST_CASE("bench pings and times every node and exits non-zero for one that fails") {
+  Cluster c;
+  Output o = c.ember({"bench", "--seconds", "0.3", "--calls", "20"});
+  CHECK_OK(o);
+  INFO(o.out << o.err);
+  std::string out = "\n" + o.out;
+  for (int i = 0; i < 3; ++i) {
+    std::string n = regex_escape(c[i]);
+    for (const char* metric : {"ping", "echo_min", "echo_median", "echo_max"})
+      CHECK(std::regex_search(out, std::regex("\n" + n + " " + metric + ": \\d+\\.\\d{3} ms\n")));
+    std::smatch m;
+    REQUIRE(std::regex_search(out, m, std::regex("\n" + n + " burst: (\\d+) msgs/s\n")));
+    CHECK(std::stol(m[1]) > 0);
+    CHECK(std::regex_search(out, std::regex("\n" + n + " burst_messages: \\d+ messages\n")));
+    std::smatch lo, mid, hi;
+    REQUIRE(std::regex_search(out, lo, std::regex(n + " echo_min: ([\\d.]+)")));
+    REQUIRE(std::regex_search(out, mid, std::regex(n + " echo_median: ([\\d.]+)")));
+    REQUIRE(std::regex_search(out, hi, std::regex(n + " echo_max: ([\\d.]+)")));
+    CHECK(std::stod(lo[1]) <= std::stod(mid[1]));
+    CHECK(std::stod(mid[1]) <= std::stod(hi[1]));
+  }
+  CHECK(contains(o.out, "summary: 3 of 3 nodes ok, 0 failed; worst echo median "));
+  CHECK(contains(c.ember({"--json", "bench", c[1], "--seconds", "0.1", "--calls", "3"}).out,
+                 "\"node\": \"" + c[1] + "\", \"ok\": true, \"ping_ms\": "));
+
+  c.kill(2, SIGKILL);
+  Output bad = c.ember({"bench", c[0], c[2], "--seconds", "0.1", "--calls", "5"});
+  INFO(bad.out << bad.err);
+  CHECK(bad.rc == 3);
+  CHECK(contains(bad.out, c[2] + " failed: cannot reach"));
+  CHECK(contains(bad.out, c[0] + " burst: "));
+  CHECK(contains(bad.out, "summary: 1 of 2 nodes ok, 1 failed"));
+  CHECK(lines(bad.err) == 1);
 }

@@ -42,6 +42,7 @@ struct ProcessInfo {
   std::size_t memory;  // bytes: control block, queued messages, bookkeeping
   std::uint64_t reductions;
   bool trap_exit;
+  Pid tracer;  // the null pid when not traced (Runtime::trace)
 };
 
 struct RuntimeStats {
@@ -91,6 +92,17 @@ class Runtime {
   // exit(Pid, Reason) from outside any process.
   void exit(Pid pid, Term reason);
 
+  // erlang:trace(Target, true, ['receive', {tracer, Tracer}]): every message Target
+  // receives from now on (in its inbox order, trapped EXITs and DOWNs included) is also
+  // sent to Tracer as {trace, Target, 'receive', Msg}, a copy. Tracing stops at untrace,
+  // when Tracer dies (seen at Target's next message) or when Target exits. A newer
+  // tracer replaces an older one. Both must be local and differ (Erlang's tracers are
+  // local too; a tool elsewhere uses a relay, see ember_admin's trace): else badarg.
+  // False when Target is not alive.
+  bool trace(Pid target, Pid tracer);
+  // Stops tracing of Target by `tracer` (by any tracer when null).
+  void untrace(Pid target, Pid tracer = Pid());
+
   // Throws ErlangError(badarg) if the name is taken, the pid is dead or already named.
   void register_name(Atom name, Pid pid);
   bool unregister_name(Atom name);
@@ -121,7 +133,6 @@ class Runtime {
   Pid spawn_with(F&& f, detail::SpawnOptions options);
 
  private:
-
   std::unique_ptr<detail::RuntimeImpl> impl_;
 };
 

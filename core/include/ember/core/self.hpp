@@ -172,6 +172,10 @@ class Self {
   [[noreturn]] void exit(Term reason) const;
   void exit(Pid pid, Term reason) const;
   Ref make_ref() const;
+  // Runtime::trace with this process as the tracer: {trace, Target, 'receive', Msg} for
+  // every message Target receives until untrace or this process's end.
+  bool trace(Pid target) const;
+  void untrace(Pid target) const;
 
   void register_name(Atom name) const;
   std::optional<Pid> whereis(Atom name) const;

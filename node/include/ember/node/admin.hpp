@@ -34,6 +34,14 @@
 // Fault injection (Node::block): cut this node off from Node, or mend the cut:
 //   {block, From, Ref, Node}                 -> true
 //   {unblock, From, Ref, Node}               -> true
+// Tracing (Runtime::trace) through a relay process on this node, which forwards each
+// {trace, Pid, 'receive', Msg} to Tracer until Ms pass, {stop_trace, Tracer} reaches the
+// relay, or Tracer goes; {trace_ended, Pid, timeout | ExitReason} tells Tracer it ended:
+//   {trace, From, Ref, Pid, Tracer, Ms}      -> {ok, Relay} | {error, noproc}
+//                                               | {error, {badarg, {not_local, Pid}}}
+// ember bench's sink: a process that counts the messages it gets until
+// {bench_done, From, Sent}, answers From {bench_result, Received} and ends:
+//   {bench_sink, From, Ref}                  -> {ok, Sink}
 // Anything else gets {error, {unknown_request, Term}}.
 #pragma once
 

@@ -77,6 +77,10 @@ struct alignas(64) Process {
   std::atomic<std::uint64_t> removed{0};      // messages taken out, less signals made messages
   std::atomic<std::uint64_t> queue_bytes{0};  // heap bytes of the saved messages
   std::atomic<std::uint64_t> reductions{0};
+  // The pid bits of the tracer that gets a copy of every message (erlang:trace's
+  // 'receive'); 0 when not traced, which is all the hot path looks at (append_saved).
+  // Written by the owner only (a kTrace signal, or the tracer found dead); info() reads it.
+  std::atomic<std::uint64_t> tracer{0};
   // Co<> helpers being awaited, innermost last; the worker resumes the innermost. Their
   // frames are owned by the Co<> objects in their callers' frames.
   std::vector<std::coroutine_handle<>> helpers;

@@ -19,6 +19,7 @@ enum class SignalKind : std::uint8_t {
   kDemonitor,  // from drops the monitor ref
   kTimeout,    // a receive timeout fired; ref.id: the receive it belongs to
   kDown,       // a monitored process went down: ref, payload = reason
+  kTrace,      // from becomes the target's tracer (linked) or stops being it (!linked)
 };
 
 struct SignalLink {
