@@ -95,7 +95,8 @@ class Transport {
   // Runs `fn` on the loop thread with the loop, for code beside the transport that owns
   // libuv handles of its own (HttpClient). Not after the transport has stopped.
   void post(std::function<void(uv_loop_t*)> fn);
-  // Every connection that is up, with its counters (any thread; no lock a sender takes).
+  // Every connection that is up, with its counters (any thread). It holds the transport's
+  // mutex while it copies them; a sender takes that mutex only to wake the loop thread.
   std::vector<ConnectionStats> connection_stats() const;
   // The HTTP client driven by this loop, made on first use (any thread). It closes with
   // the connections (close_all or the destructor), on the loop thread, before the loop

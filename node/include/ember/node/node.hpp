@@ -81,7 +81,7 @@ class Node final : public Distribution {
   std::vector<Atom> nodes() const;
   // Every connection that is up (hidden peers such as the ember CLI too: see `hidden`),
   // sorted by peer name: bytes, frames and messages each way, queue depth, uptime, the
-  // age of the last byte and tick read. Any thread; it takes no lock a sender takes.
+  // age of the last byte and tick read. Any thread (Transport::connection_stats).
   std::vector<net::ConnectionStats> connection_stats() const;
   // Visible peers lost after they had come up, since start (the metrics' node-downs).
   std::uint64_t node_downs() const;
