@@ -18,10 +18,11 @@ else
 endif
 
 # Debian bookworm packages the build and tests need (libssl-dev: CapnProtoConfig.cmake asks
-# for OpenSSL; docker-compose checks docker/compose.yml, iproute2 makes the netns cluster).
+# for OpenSSL; libhttp-parser-dev parses requests to the metrics endpoint; docker-compose
+# checks docker/compose.yml, iproute2 makes the netns cluster).
 PACKAGES := cmake ninja-build g++ pkg-config libuv1-dev capnproto libcapnp-dev libssl-dev \
             libxxhash-dev libsodium-dev catch2 libfmt-dev libspdlog-dev libcli11-dev \
-            libmimalloc-dev libcurl4-openssl-dev python3 \
+            libmimalloc-dev libcurl4-openssl-dev libhttp-parser-dev python3 \
             docker-compose iproute2
 FUZZ_PACKAGES := clang-14 libclang-rt-14-dev
 

@@ -48,8 +48,13 @@ CliApp::CliApp() {
   add("ping", "ping NODE (default: --node): pong, or exit 3", [this](Commands& c) {
     return c.ping(node_);
   })->add_option("NODE", node_, "the node");
-  add("nodes", "the nodes --node is connected to (hidden ones, like ember's, are not listed)",
-      [](Commands& c) { return c.nodes(); });
+  add("nodes",
+      "the nodes --node is connected to (hidden ones, like ember's, are not listed); with "
+      "--verbose a table of each connection: address, creation, uptime, bytes and frames in "
+      "and out, outbox queue depth, age of the last tick read",
+      [this](Commands& c) { return c.nodes(connections_); })
+      // Long form only: -v before or after a subcommand stays the global logging flag.
+      ->add_flag("--verbose", connections_, "the connection table (e.g. ember nodes --verbose)");
   add("ps",
       "processes of --node: pid, name, status, queue length, reductions, memory (the current "
       "function is not tracked by the Ember runtime, so it is not shown)",

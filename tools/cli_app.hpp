@@ -33,6 +33,7 @@ class CliApp {
   std::string text_, node_, target_, function_, args_, pid_, reason_, name_, group_;
   std::string scope_ = "pg";
   bool all_nodes_ = false, global_ = false, local_ = false;
+  bool connections_ = false;  // nodes --verbose
   long timeout_ms_ = 5000;
   double seconds_ = 10;
   long count_ = 0;

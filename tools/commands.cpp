@@ -155,7 +155,76 @@ int Commands::ping(const std::string& node_arg) {
   return kOk;
 }
 
-int Commands::nodes() {
+namespace {
+
+// 850 ms -> "0.9s", 75 s -> "1m15s", 2 h -> "2h00m": short enough for a table cell.
+std::string duration_text(std::int64_t ms) {
+  char buf[32];
+  if (ms < 60'000) {
+    std::snprintf(buf, sizeof buf, "%.1fs", double(ms) / 1000);
+  } else if (ms < 3'600'000) {
+    std::snprintf(buf, sizeof buf, "%lldm%02llds", (long long)(ms / 60'000),
+                  (long long)(ms / 1000 % 60));
+  } else {
+    std::snprintf(buf, sizeof buf, "%lldh%02lldm", (long long)(ms / 3'600'000),
+                  (long long)(ms / 60'000 % 60));
+  }
+  return buf;
+}
+
+std::int64_t int_field(const Term& row, const char* key) {
+  Term v = field(row, key);
+  return v.is_integer() ? v.as<std::int64_t>() : -1;
+}
+
+}  // namespace
+
+// `nodes --verbose`: one row per visible connection of --node, from its admin service.
+int Commands::connections() {
+  Atom node = attached();
+  Term list = session().ask(node, "connections");
+  if (!list.is_list()) bad_reply(node, "connections", list);
+  std::vector<Term> rows;
+  for (const Term& r : list)
+    if (field(r, "node").is_atom() && !field(r, "hidden").is(Atom("true"))) rows.push_back(r);
+  std::sort(rows.begin(), rows.end(), [](const Term& a, const Term& b) {
+    return field(a, "node").atom().text() < field(b, "node").atom().text();
+  });
+  const char* numbers[] = {"creation",     "up_since_ms", "uptime_ms",   "bytes_in",
+                           "bytes_out",    "frames_in",   "frames_out",  "messages_in",
+                           "messages_out", "queue_bytes", "last_read_ms"};
+  if (options_.json) {
+    std::cout << "{\"node\": " << json_string(node.text()) << ", \"connections\": [";
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      const Term& r = rows[i];
+      std::cout << (i ? ",\n " : "") << "{\"node\": " << json_string(field(r, "node").atom().text())
+                << ", \"address\": " << term_to_json(field(r, "address"));
+      for (const char* key : numbers) std::cout << ", \"" << key << "\": " << int_field(r, key);
+      std::cout << ", \"last_tick_ms\": " << term_to_json(field(r, "last_tick_ms")) << "}";
+    }
+    std::cout << "]}\n";
+    return kOk;
+  }
+  Table table({"NODE", "ADDRESS", "CREATION", "UPTIME", "BYTES IN", "BYTES OUT", "FRAMES IN",
+               "FRAMES OUT", "QUEUE", "LAST TICK"});
+  for (std::size_t c = 2; c < 10; ++c) table.align_right(c);
+  for (const Term& r : rows) {
+    std::int64_t tick = int_field(r, "last_tick_ms");
+    table.add({cell_text(field(r, "node")), cell_text(field(r, "address")),
+               std::to_string(int_field(r, "creation")), duration_text(int_field(r, "uptime_ms")),
+               std::to_string(int_field(r, "bytes_in")), std::to_string(int_field(r, "bytes_out")),
+               std::to_string(int_field(r, "frames_in")),
+               std::to_string(int_field(r, "frames_out")),
+               std::to_string(int_field(r, "queue_bytes")),
+               // None yet: a connection busy with data sends no ticks.
+               tick < 0 ? std::string("-") : duration_text(tick) + " ago"});
+  }
+  table.print(std::cout);
+  return kOk;
+}
+
+int Commands::nodes(bool verbose) {
+  if (verbose) return connections();
   Atom node = attached();
   Term list = session().ask(node, "nodes");
   if (!list.is_list()) bad_reply(node, "nodes", list);

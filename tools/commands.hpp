@@ -25,7 +25,8 @@ class Commands {
   explicit Commands(Options options) : options_(std::move(options)) {}
 
   int ping(const std::string& node);  // empty: --node
-  int nodes();
+  int nodes(bool verbose);            // verbose: the connection table (admin `connections`)
+  int connections();
   int ps(bool all_nodes);
   int info(const std::string& pid);
   int send(const std::string& target, const std::string& term);

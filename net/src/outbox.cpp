@@ -17,6 +17,8 @@ Outbox::Result Outbox::push(std::span<const std::byte> frame, std::uint64_t send
     drained_.wait(lock, [&] { return closed_ || counted_locked() < limits_.busy_bytes / 2; });
     if (closed_) return Result::kClosed;
   }
+  frames_pushed_.store(frames_pushed_.load(std::memory_order_relaxed) + 1,
+                       std::memory_order_relaxed);
   if (write_now_locked(frame, wake)) return Result::kQueued;
   bool behind_bulk = bulk_senders_.count(sender) > 0;
   if (frame.size() >= limits_.bulk_bytes || behind_bulk) {
@@ -27,6 +29,7 @@ Outbox::Result Outbox::push(std::span<const std::byte> frame, std::uint64_t send
     small_.insert(small_.end(), frame.begin(), frame.end());
   }
   bytes_ += frame.size();
+  count_locked();
   if (!scheduled_) wake = scheduled_ = true;
   return Result::kQueued;
 }
@@ -60,10 +63,14 @@ bool Outbox::write_now_locked(std::span<const std::byte> frame, bool& wake) {
   last_direct_ = now;
   if (!quiet) return false;
   ssize_t n = ::send(fd_, frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  if (n > 0)
+    bytes_direct_.store(bytes_direct_.load(std::memory_order_relaxed) + std::uint64_t(n),
+                        std::memory_order_relaxed);
   if (n == ssize_t(frame.size())) return true;
   if (n > 0) {
     small_.insert(small_.end(), frame.begin() + n, frame.end());
     bytes_ += frame.size() - std::size_t(n);
+    count_locked();
     if (!scheduled_) wake = scheduled_ = true;
     return true;
   }
@@ -106,6 +113,7 @@ bool Outbox::take(std::vector<std::byte>& out, FrameEncoder& encoder) {
     if (--bulk_senders_[b.sender] == 0) bulk_senders_.erase(b.sender);
     bulk_.pop_front();
   }
+  count_locked();
   drained_locked();
   return true;
 }

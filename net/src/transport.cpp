@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <map>
@@ -63,7 +64,8 @@ struct Connection {
   Handshake handshake;
   FrameDecoder decoder;
   FrameEncoder encoder{256};
-  std::shared_ptr<Outbox> outbox;    // frames waiting for the next write
+  std::shared_ptr<Outbox> outbox;  // frames waiting for the next write
+  std::shared_ptr<LinkCounters> counters = std::make_shared<LinkCounters>();
   std::vector<std::byte> in_flight;  // the bytes of the current write
   struct Partial {                   // a fragmented frame being reassembled
     std::vector<capnp::word> words;
@@ -107,6 +109,16 @@ struct Transport::Impl {
   std::vector<std::function<void()>> tasks;
   std::vector<ConnectionId> flushable;  // outboxes with frames for the loop thread
   std::unordered_map<ConnectionId, std::shared_ptr<Outbox>> outboxes;  // for channel()
+  // Connections that are up, for connection_stats(): added in on_up, gone at close.
+  struct Live {
+    PeerInfo peer;
+    std::string address;
+    std::shared_ptr<Outbox> outbox;
+    std::shared_ptr<LinkCounters> counters;
+    std::uint64_t up_ms = 0;  // uv_now() when it came up
+    std::int64_t up_unix_ms = 0;
+  };
+  std::unordered_map<ConnectionId, Live> live;  // under `mutex`
   std::thread::id loop_thread;
   std::uint64_t last_tick = 0;  // uv_now() at the previous on_tick
   std::uint16_t bound_port = 0;
@@ -288,6 +300,8 @@ struct Transport::Impl {
     }
     if (n == 0 || c->closing) return;
     c->last_read = uv_now(&c->owner->loop);
+    bump(c->counters->bytes_in, std::uint64_t(n));
+    c->counters->last_read_ms.store(c->last_read, std::memory_order_relaxed);
     c->decoder.feed({reinterpret_cast<const std::byte*>(buf->base), std::size_t(n)});
     c->owner->process_frames(c);
   }
@@ -300,6 +314,7 @@ struct Transport::Impl {
         if (!words) return;
         FrameReader reader(*words, config.limits);
         auto frame = reader.root();
+        if (!frame.isFragment()) count_inbound(c, frame);  // a whole one counts when complete
         if (!c->up) {
           std::vector<std::byte> reply;
           auto status = c->handshake.on_frame(frame, c->encoder, reply);
@@ -311,11 +326,15 @@ struct Transport::Impl {
             c->up = true;
             uv_os_fd_t fd;
             if (uv_fileno(reinterpret_cast<uv_handle_t*>(&c->tcp), &fd) == 0) c->outbox->attach(fd);
+            went_live(c);
             if (handler.on_up) handler.on_up(c->id, c->handshake.peer());
           }
           continue;
         }
-        if (frame.isTick()) continue;  // liveness only: last_read is already fresh
+        if (frame.isTick()) {  // liveness only: last_read is already fresh
+          c->counters->last_tick_ms.store(c->last_read, std::memory_order_relaxed);
+          continue;
+        }
         if (frame.isFragment()) {
           reassemble(c, frame.getFragment());
           continue;
@@ -356,7 +375,26 @@ struct Transport::Impl {
     auto frame = reader.root();
     if (frame.isFragment() || frame.isTick())
       throw WireError("a fragment cannot carry a fragment or a tick");
+    count_inbound(c, frame);
     if (handler.on_frame) handler.on_frame(c->id, frame);
+  }
+
+  static void count_inbound(Connection* c, wire::Frame::Reader frame) {
+    bump(c->counters->frames_in);
+    if (frame.isSend() || frame.isRegSend()) bump(c->counters->messages_in);
+  }
+
+  // The handshake is done: from now on connection_stats() lists it.
+  void went_live(Connection* c) {
+    auto wall = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::system_clock::now().time_since_epoch());
+    // Where the peer listens says which node it is; an accepted socket's far end is only
+    // an ephemeral port. A peer that does not listen (a tool) has only the latter.
+    const PeerInfo& peer = c->handshake.peer();
+    std::string address = peer.listen_address.empty() ? c->address : peer.listen_address;
+    std::lock_guard lock(mutex);
+    live[c->id] = {peer,        std::move(address), c->outbox,
+                   c->counters, uv_now(&loop),      std::int64_t(wall.count())};
   }
 
   // The acceptor asks the node layer once, as soon as the peer's Hello has been read.
@@ -416,6 +454,8 @@ struct Transport::Impl {
                         auto* conn = static_cast<Connection*>(req->data);
                         conn->writing = false;
                         conn->outbox->write_done();
+                        if (status >= 0)
+                          bump(conn->counters->bytes_written, conn->in_flight.size());
                         conn->in_flight.clear();
                         if (status < 0) {
                           if (status != UV_ECANCELED)
@@ -438,6 +478,7 @@ struct Transport::Impl {
     {
       std::lock_guard lock(mutex);
       outboxes.erase(c->id);
+      live.erase(c->id);
     }
     if (c->up && handler.on_down) handler.on_down(c->id, reason);
     if (!c->up && !stopping && handler.on_refused) handler.on_refused(c->id, c->address, reason);
@@ -608,10 +649,48 @@ Outbox::Result Transport::send(const Channel& channel, std::span<const std::byte
 Channel Transport::channel(ConnectionId id) {
   std::lock_guard lock(impl_->mutex);
   auto it = impl_->outboxes.find(id);
-  if (it != impl_->outboxes.end()) return {id, it->second};
+  if (it != impl_->outboxes.end()) {
+    auto l = impl_->live.find(id);
+    return {id, it->second,
+            l != impl_->live.end() ? l->second.counters : std::make_shared<LinkCounters>()};
+  }
   auto closed = std::make_shared<Outbox>(impl_->config.outbox);
   closed->close();
-  return {id, closed};
+  return {id, closed, std::make_shared<LinkCounters>()};
+}
+
+std::vector<ConnectionStats> Transport::connection_stats() const {
+  // uv_now() is CLOCK_MONOTONIC in milliseconds, as uv_hrtime() is in nanoseconds: the
+  // loop's timestamps compare with this thread's clock.
+  auto now_ms = uv_hrtime() / 1000000;
+  auto age = [now_ms](std::uint64_t then) {
+    return std::chrono::milliseconds(now_ms > then ? now_ms - then : 0);
+  };
+  std::vector<ConnectionStats> out;
+  std::lock_guard lock(impl_->mutex);
+  out.reserve(impl_->live.size());
+  for (const auto& [id, l] : impl_->live) {
+    const LinkCounters& k = *l.counters;
+    ConnectionStats s;
+    s.id = id;
+    s.peer = l.peer.name;
+    s.creation = l.peer.creation;
+    s.hidden = l.peer.hidden;
+    s.address = l.address;
+    s.up_since_unix_ms = l.up_unix_ms;
+    s.uptime = age(l.up_ms);
+    s.bytes_in = k.bytes_in.load(std::memory_order_relaxed);
+    s.bytes_out = k.bytes_written.load(std::memory_order_relaxed) + l.outbox->bytes_direct();
+    s.frames_in = k.frames_in.load(std::memory_order_relaxed);
+    s.frames_out = l.outbox->frames_pushed();
+    s.messages_in = k.messages_in.load(std::memory_order_relaxed);
+    s.messages_out = k.messages_out.load(std::memory_order_relaxed);
+    s.queued_bytes = l.outbox->depth();
+    s.since_last_read = age(k.last_read_ms.load(std::memory_order_relaxed));
+    if (auto tick = k.last_tick_ms.load(std::memory_order_relaxed)) s.since_last_tick = age(tick);
+    out.push_back(std::move(s));
+  }
+  return out;
 }
 
 void Transport::close_all() {

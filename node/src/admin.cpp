@@ -83,6 +83,32 @@ Term stats(Runtime& rt) {
               {"run_queues"_a, list_of(queues)}});
 }
 
+// One map per connection that is up (Node::connection_stats); ages and uptime in ms.
+Term connections(Node& node) {
+  std::vector<Term> rows;
+  for (const net::ConnectionStats& c : node.connection_stats()) {
+    auto n = [](std::uint64_t v) { return Term(std::int64_t(v)); };
+    Term tick = c.since_last_tick.count() < 0 ? Term(atoms::undefined())
+                                              : Term(std::int64_t(c.since_last_tick.count()));
+    rows.push_back(map({{"node"_a, Atom(c.peer)},
+                        {"creation"_a, std::int64_t(c.creation)},
+                        {"hidden"_a, c.hidden},
+                        {"address"_a, std::string_view(c.address)},
+                        {"up_since_ms"_a, c.up_since_unix_ms},
+                        {"uptime_ms"_a, std::int64_t(c.uptime.count())},
+                        {"bytes_in"_a, n(c.bytes_in)},
+                        {"bytes_out"_a, n(c.bytes_out)},
+                        {"frames_in"_a, n(c.frames_in)},
+                        {"frames_out"_a, n(c.frames_out)},
+                        {"messages_in"_a, n(c.messages_in)},
+                        {"messages_out"_a, n(c.messages_out)},
+                        {"queue_bytes"_a, n(c.queued_bytes)},
+                        {"last_read_ms"_a, std::int64_t(c.since_last_read.count())},
+                        {"last_tick_ms"_a, tick}}));
+  }
+  return list_of(rows);
+}
+
 Term global_names(Node& node) {
   std::vector<Term> rows;
   for (const auto& [name, pid] : node.global_names()) rows.push_back(tuple(name, pid));
@@ -230,6 +256,7 @@ Co<Term> answer(Self self, Node& node, Term m) {
   Runtime& rt = node.runtime();
   if (request_is(m, "ping", 3)) co_return Term("pong"_a);
   if (request_is(m, "nodes", 3)) co_return list_of(node.nodes());
+  if (request_is(m, "connections", 3)) co_return connections(node);
   if (request_is(m, "ps", 3)) co_return ps(rt);
   if (request_is(m, "registry", 3)) co_return registry(rt);
   if (request_is(m, "stats", 3)) co_return stats(rt);

@@ -161,10 +161,18 @@ double parse_rejoin(const std::string& text) {
   return v;
 }
 
+std::uint16_t parse_metrics_port(const std::string& text) {
+  unsigned v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || v > 65535)
+    throw BadArgument("--metrics-port " + text + ": expected a port from 1 to 65535 (0: off)");
+  return std::uint16_t(v);
+}
+
 const char* kEnvHelp =
     "Every flag may come from the environment instead; a flag wins over its variable:\n"
     "  EMBER_NAME, EMBER_LISTEN, EMBER_COOKIE, EMBER_JOIN (comma-separated),\n"
-    "  EMBER_SCHEDULERS, EMBER_TICKTIME, EMBER_REJOIN.\n"
+    "  EMBER_SCHEDULERS, EMBER_TICKTIME, EMBER_REJOIN, EMBER_METRICS_PORT.\n"
     "Without --cookie or EMBER_COOKIE the cookie is read from ~/.ember.cookie, which is\n"
     "created (mode 0400, random) if it does not exist.\n"
     "Once listening, ember-node prints `ember-node ready NAME@HOST:PORT` on stdout; logs go\n"
@@ -188,6 +196,7 @@ NodeConfig DaemonOptions::node_config(const std::string& resolved_cookie) const 
   c.hidden = false;
   c.schedulers = schedulers;
   c.join = join;
+  c.metrics_port = metrics_port;
   if (ticktime) {
     auto silence = std::chrono::milliseconds(std::llround(*ticktime * 1000));
     c.silence_timeout = silence;
@@ -199,7 +208,7 @@ NodeConfig DaemonOptions::node_config(const std::string& resolved_cookie) const 
 ParseOutcome parse_daemon_args(int argc, const char* const* argv, const Env& env) {
   CLI::App app{"ember-node: one Ember node, hosting the seed's example services"};
   app.footer(kEnvHelp);
-  std::string name, listen, cookie, schedulers, ticktime, rejoin;
+  std::string name, listen, cookie, schedulers, ticktime, rejoin, metrics_port;
   std::vector<std::string> join;
   auto* o_name = app.add_option("--name", name,
                                 "name, name@host or name@host:port (the port defaults to "
@@ -217,7 +226,12 @@ ParseOutcome parse_daemon_args(int argc, const char* const* argv, const Env& env
       "--rejoin", rejoin,
       "dial each --join node that is not connected again every S seconds, for as long as "
       "this node runs (default 0: only at start, as Erlang)");
+  auto* o_metrics = app.add_option(
+      "--metrics-port", metrics_port,
+      "serve GET /metrics (Prometheus text) and GET /health over HTTP on this port of the "
+      "listen host (default 0: off)");
   o_name->type_name("NAME");
+  o_metrics->type_name("P");
   o_listen->type_name("HOST:PORT");
   o_cookie->type_name("C");
   o_join->type_name("NODE");
@@ -274,6 +288,8 @@ ParseOutcome parse_daemon_args(int argc, const char* const* argv, const Env& env
       o.schedulers = parse_schedulers(trim(*s));
     if (auto t = pick(o_tick, ticktime, "EMBER_TICKTIME")) o.ticktime = parse_ticktime(trim(*t));
     if (auto r = pick(o_rejoin, rejoin, "EMBER_REJOIN")) o.rejoin = parse_rejoin(trim(*r));
+    if (auto m = pick(o_metrics, metrics_port, "EMBER_METRICS_PORT"))
+      o.metrics_port = parse_metrics_port(trim(*m));
     out.options = std::move(o);
   } catch (const BadArgument& e) {
     out.exit_code = 2;

@@ -26,6 +26,7 @@ struct DaemonOptions {
   unsigned schedulers = 0;         // 0: one per core
   std::optional<double> ticktime;  // seconds; unset: NodeConfig's defaults
   double rejoin = 0;  // seconds between dials of --join nodes that are not up; 0: at start only
+  std::uint16_t metrics_port = 0;  // HTTP /metrics and /health on the listen host; 0: off
 
   // The Node's configuration, with the cookie resolved by the caller.
   NodeConfig node_config(const std::string& resolved_cookie) const;
@@ -39,7 +40,7 @@ struct ParseOutcome {
 
 // argv[0] is the program name. Flags win over the environment; every flag has a variable:
 // EMBER_NAME, EMBER_LISTEN, EMBER_COOKIE, EMBER_JOIN (comma-separated), EMBER_SCHEDULERS,
-// EMBER_TICKTIME, EMBER_REJOIN. An empty variable counts as unset.
+// EMBER_TICKTIME, EMBER_REJOIN, EMBER_METRICS_PORT. An empty variable counts as unset.
 ParseOutcome parse_daemon_args(int argc, const char* const* argv, const Env& env);
 
 // ~/.ember.cookie for this environment's HOME (see ember/node/cookie_file.hpp, which also

@@ -403,6 +403,11 @@ int main(int argc, char** argv) {
                      std::chrono::milliseconds(std::llround(o.rejoin * 1000)));
     }
     spdlog::info("ember-node: {} listening on port {}", node.name().text(), node.port());
+    if (node.metrics_port())
+      spdlog::info(
+          "ember-node: metrics on http://{}:{}/metrics (and /health)",
+          o.listen_host.empty() ? ember::NodeName::parse(node.name().text()).host : o.listen_host,
+          node.metrics_port());
     std::printf("ember-node ready %s\n", std::string(node.name().text()).c_str());
     std::fflush(stdout);
     const char* why = wait_for_stop(stop_signals);

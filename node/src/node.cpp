@@ -8,6 +8,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <map>
@@ -23,6 +24,8 @@
 #include "ember/node/admin.hpp"
 #include "ember/node/node_name.hpp"
 #include "global_service.hpp"
+#include "metrics.hpp"
+#include "metrics_server.hpp"
 #include "pg_access.hpp"
 #include "signal_frames.hpp"
 
@@ -141,6 +144,7 @@ struct Node::Impl final : detail::ClusterPeers {
     struct Pending {
       std::uint64_t sender;
       std::vector<std::byte> frame;
+      bool message;  // counted in messages_out once it is handed to the connection
     };
     std::vector<Pending> pending;  // frames waiting for the connection, with their senders
     std::unordered_set<CrossRelation, CrossRelationHash> relations;
@@ -157,6 +161,8 @@ struct Node::Impl final : detail::ClusterPeers {
   std::uint32_t index;
   Runtime runtime;
   std::unique_ptr<net::Transport> transport;
+  // After `transport`, so destroyed first: its handles live on the transport's loop.
+  std::unique_ptr<detail::MetricsServer> metrics;
 
   mutable std::mutex mutex;
   std::condition_variable changed;      // a peer came up or failed
@@ -164,6 +170,8 @@ struct Node::Impl final : detail::ClusterPeers {
   std::unordered_map<net::ConnectionId, std::uint32_t> conn_peer;
   std::unordered_set<std::uint32_t> blocked;  // fault injection: nodes we act cut off from
   bool stopping = false;
+  std::atomic<std::uint64_t> node_downs{0};  // visible peers lost after they were up
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   detail::GlobalService global{runtime, name, *this};
   ProcessGroups groups{runtime, name, *this};
 
@@ -214,6 +222,12 @@ struct Node::Impl final : detail::ClusterPeers {
     };
     runtime.set_distribution(&node);
     transport = std::make_unique<net::Transport>(std::move(tc), std::move(h));
+    // Before any process runs: a port that cannot be bound fails the constructor cleanly.
+    if (config.metrics_port)
+      metrics = std::make_unique<detail::MetricsServer>(
+          *transport, config.listen_host.empty() ? self_name.host : config.listen_host,
+          config.metrics_port,
+          [this](const detail::HttpRequest& r) { return detail::metrics_route(node, r); });
     global.start();
     detail::PgAccess::start(groups);
     start_admin(node);
@@ -233,6 +247,7 @@ struct Node::Impl final : detail::ClusterPeers {
       std::lock_guard lock(mutex);
       stopping = true;
     }
+    metrics.reset();  // scrapes stop before the node's parts do
     transport->close_all();
     runtime.stop();
     transport.reset();
@@ -262,10 +277,10 @@ struct Node::Impl final : detail::ClusterPeers {
   // the frame is moved, not copied, so a big one does not hold the mutex long), or
   // returns the channel to push it on once the mutex is released.
   std::optional<net::Channel> channel_or_queue(Peer& p, std::vector<std::byte>& frame,
-                                               Pid sender = Pid()) {
+                                               Pid sender = Pid(), bool message = false) {
     if (p.state == PeerState::kUp) return p.channel;
     if (blocked.contains(p.name.index())) return std::nullopt;  // lost, as on a cut cable
-    p.pending.push_back({sender.bits(), std::move(frame)});
+    p.pending.push_back({sender.bits(), std::move(frame), message});
     frame = {};
     if (p.state == PeerState::kIdle) start_connect(p);
     return std::nullopt;
@@ -300,11 +315,19 @@ struct Node::Impl final : detail::ClusterPeers {
       if (stopping) return Node::SendResult::kSent;
       Peer& p = peer_named(id.name);
       if (p.state == PeerState::kUp && p.creation != id.creation) return Node::SendResult::kSent;
-      ch = channel_or_queue(p, frame, from);
+      ch = channel_or_queue(p, frame, from, true);
     }
-    if (ch && push(*ch, frame, from, net::Outbox::Mode::kNoWait) == net::Outbox::Result::kBusy)
-      return Node::SendResult::kBusy;
+    if (!ch) return Node::SendResult::kSent;
+    auto r = push(*ch, frame, from, net::Outbox::Mode::kNoWait);
+    if (r == net::Outbox::Result::kBusy) return Node::SendResult::kBusy;
+    if (r == net::Outbox::Result::kQueued) count_message(*ch);
     return Node::SendResult::kSent;
+  }
+
+  // Senders of any thread count here: one relaxed add, no lock (the outbox push before it
+  // already took the connection's mutex).
+  static void count_message(const net::Channel& ch) {
+    if (ch.counters) ch.counters->messages_out.fetch_add(1, std::memory_order_relaxed);
   }
 
   void check_size(std::size_t bytes) const {
@@ -346,7 +369,8 @@ struct Node::Impl final : detail::ClusterPeers {
         cache.generation == peers_changed.load(std::memory_order_acquire)) {
       detail::encode_signal(encoder, frame, s);
       check_size(frame.size());
-      push(cache.channel, frame, s.from);
+      if (push(cache.channel, frame, s.from) == net::Outbox::Result::kQueued)
+        count_message(cache.channel);
       return;
     }
     NodeIdentity id = NodeTable::identity(s.to.node());
@@ -365,11 +389,12 @@ struct Node::Impl final : detail::ClusterPeers {
         return bounce_locked(s, atom_noconnection());
       }
       note_outbound(p, s);
-      ch = channel_or_queue(p, frame, s.from);
+      ch = channel_or_queue(p, frame, s.from, message);
       if (ch && message)
         cache = {this, s.to.node(), peers_changed.load(std::memory_order_relaxed), *ch};
     }
-    if (ch) push(*ch, frame, s.from);
+    if (ch && push(*ch, frame, s.from) == net::Outbox::Result::kQueued && message)
+      count_message(*ch);
   }
 
   // Remembers the links and monitors that cross, so a lost peer can fire them here. A
@@ -445,9 +470,9 @@ struct Node::Impl final : detail::ClusterPeers {
     {
       std::lock_guard lock(mutex);
       if (stopping) return;
-      ch = channel_or_queue(peer_named(target), frame, from);
+      ch = channel_or_queue(peer_named(target), frame, from, true);
     }
-    if (ch) push(*ch, frame, from);
+    if (ch && push(*ch, frame, from) == net::Outbox::Result::kQueued) count_message(*ch);
   }
 
   // --- the transport's side (loop thread) ---
@@ -529,7 +554,10 @@ struct Node::Impl final : detail::ClusterPeers {
     p.index = intern(p.name, info.creation);
     p.channel = transport->channel(id);
     for (auto& f : p.pending)
-      transport->send(p.channel, f.frame, f.sender, net::Outbox::Mode::kForce);
+      if (transport->send(p.channel, f.frame, f.sender, net::Outbox::Mode::kForce) ==
+              net::Outbox::Result::kQueued &&
+          f.message)
+        count_message(p.channel);
     p.pending.clear();
     if (!p.hidden && !config.hidden) send_peers(id);  // a tool must not join clusters together
     changed.notify_all();
@@ -601,6 +629,7 @@ struct Node::Impl final : detail::ClusterPeers {
 
   // The peer is gone (or never came): everything that depended on it fires here, locally.
   void lose(Peer& p, std::unique_lock<std::mutex>& lock) {
+    if (p.state == PeerState::kUp && !p.hidden) node_downs.fetch_add(1, std::memory_order_relaxed);
     p.state = PeerState::kIdle;
     peers_changed.store(next_generation(), std::memory_order_release);
     p.conn = 0;
@@ -1028,6 +1057,27 @@ detail::GlobalService& detail::global_service(Node& node) {
 
 net::Transport& Node::transport() {
   return *impl_->transport;
+}
+
+std::vector<net::ConnectionStats> Node::connection_stats() const {
+  auto stats = impl_->transport->connection_stats();
+  std::sort(stats.begin(), stats.end(), [](const auto& a, const auto& b) {
+    return a.peer != b.peer ? a.peer < b.peer : a.id < b.id;
+  });
+  return stats;
+}
+
+std::uint64_t Node::node_downs() const {
+  return impl_->node_downs.load(std::memory_order_relaxed);
+}
+
+std::uint16_t Node::metrics_port() const {
+  return impl_->metrics ? impl_->metrics->port() : 0;
+}
+
+std::chrono::milliseconds Node::uptime() const {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                               impl_->started);
 }
 
 Node* Node::of(Self self) {

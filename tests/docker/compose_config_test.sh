@@ -17,6 +17,7 @@ out=$(docker-compose -f "$compose" config) || fail "docker-compose config failed
 for n in 1 2 3; do
   grep -q "EMBER_NAME: ember@node$n:437$n" <<<"$out" || fail "node$n has no EMBER_NAME"
   grep -q "EMBER_LISTEN: 0.0.0.0:437$n" <<<"$out" || fail "node$n has no EMBER_LISTEN"
+  grep -q "EMBER_METRICS_PORT: '910$n'" <<<"$out" || fail "node$n has no EMBER_METRICS_PORT"
 done
 grep -q "EMBER_JOIN: ember@node2:4372,ember@node3:4373" <<<"$out" || fail "node1 joins nobody"
 grep -q "EMBER_COOKIE: compose-config-test" <<<"$out" || fail "the cookie is not passed on"

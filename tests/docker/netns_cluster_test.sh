@@ -94,7 +94,7 @@ start_node() {
   ip netns exec "${tag}n$i" env -i PATH="$PATH" HOME="$logs" \
     EMBER_COOKIE="$cookie" EMBER_REJOIN=1 EMBER_TICKTIME=3 \
     EMBER_NAME="ember@node$i:437$i" EMBER_LISTEN="0.0.0.0:437$i" \
-    EMBER_NODE="ember@node$i:437$i" EMBER_JOIN="$join" \
+    EMBER_NODE="ember@node$i:437$i" EMBER_JOIN="$join" EMBER_METRICS_PORT="910$i" \
     "$node_bin" >"$logs/node$i.out" 2>"$logs/node$i.log" &
   pids+=($!)
 }
@@ -116,6 +116,20 @@ eventually() {
 }
 
 in_cli sh "$check" "${nodes[@]}" || fail "the cluster check failed on the formed cluster"
+
+# The metrics endpoint of each node (EMBER_METRICS_PORT), scraped across the bridge: /health
+# answers ok and /metrics counts the two other nodes.
+scrape() {
+  in_cli python3 -c 'import sys, urllib.request
+print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode(), end="")' "$1" 2>/dev/null
+}
+counts_two() { scrape "$1" | grep -qx 'ember_connected_nodes 2'; }
+for i in 1 2 3; do
+  [ "$(scrape "http://node$i:910$i/health")" = "ok" ] || fail "node$i's /health did not answer ok"
+  eventually 10 counts_two "http://node$i:910$i/metrics" ||
+    fail "node$i's /metrics does not count two connected nodes"
+done
+say "each node's metrics endpoint answers /health and counts its two peers in /metrics"
 
 # node3 sees nobody; node1 and node2 see only each other.
 split() {

@@ -174,7 +174,32 @@ TEST_CASE("ember-node: --rejoin or EMBER_REJOIN sets the redial interval, off by
   CHECK(env.ok().rejoin == 0);
 }
 
+TEST_CASE(
+    "ember-node: --metrics-port or EMBER_METRICS_PORT turns the endpoint on, off by default") {
+  CHECK(Args{{"--name", "a"}}.ok().metrics_port == 0);
+  CHECK(Args{{"--name", "a"}}.ok().node_config("k").metrics_port == 0);
+  DaemonOptions on = Args{{"--name", "a", "--metrics-port", "9100"}}.ok();
+  CHECK(on.metrics_port == 9100);
+  CHECK(on.node_config("k").metrics_port == 9100);
+  Args env;
+  env.words = {"--name", "a"};
+  env.vars = {{"EMBER_METRICS_PORT", " 9101 "}};
+  CHECK(env.ok().metrics_port == 9101);
+  env.words.insert(env.words.end(), {"--metrics-port", "0"});  // the flag wins: off
+  CHECK(env.ok().metrics_port == 0);
+  Args empty;
+  empty.words = {"--name", "a"};
+  empty.vars = {{"EMBER_METRICS_PORT", ""}};
+  CHECK(empty.ok().metrics_port == 0);
+}
+
 TEST_CASE("ember-node: bad arguments give the usage and exit code 2") {
+  expect_bad(Args{{"--name", "a", "--metrics-port", "65536"}}, "--metrics-port");
+  expect_bad(Args{{"--name", "a", "--metrics-port", "http"}}, "--metrics-port");
+  expect_bad(Args{{"--name", "a", "--metrics-port", "-1"}}, "--metrics-port");
+  Args bad_env;
+  bad_env.vars = {{"EMBER_NAME", "a"}, {"EMBER_METRICS_PORT", "91OO"}};
+  expect_bad(bad_env, "--metrics-port");
   expect_bad(Args{{}}, "no node name");
   expect_bad(Args{{"--name", "a", "--frobnicate"}}, "frobnicate");
   expect_bad(Args{{"--name", "a", "stray"}}, "stray");

@@ -14,6 +14,7 @@
 #include <memory>
 #include <random>
 #include <regex>
+#include <sstream>
 #include <thread>
 
 #include "process.hpp"
@@ -220,6 +221,65 @@ TEST_CASE("nodes lists the members --node is connected to but not ember itself")
   CHECK(contains(json.out, "\"node\": \"" + c[1] + "\""));
   CHECK(contains(json.out, "\"" + c[0] + "\""));
   CHECK(contains(json.out, "\"" + c[2] + "\""));
+}
+
+TEST_CASE("nodes --verbose prints each connection's address, counters, queue and last tick") {
+  Cluster c;
+  Output o = c.ember({"nodes", "--verbose"});
+  CHECK_OK(o);
+  INFO(o.out);
+  std::istringstream in(o.out);
+  std::string header, row;
+  std::getline(in, header);
+  CHECK(
+      std::regex_search(header, std::regex("^NODE +ADDRESS +CREATION +UPTIME +BYTES IN +BYTES OUT "
+                                           "+FRAMES IN +FRAMES OUT +QUEUE +LAST TICK$")));
+  // One row per cluster member, sorted; ember's own (hidden) connection is not one of them.
+  // Bytes and frames are above zero both ways: the handshake, the registry and pg syncs.
+  std::regex line(
+      R"(^(\S+) +127\.0\.0\.1:[0-9]+ +[0-9]+ +[0-9]+(\.[0-9]|m[0-9]{2}s|h[0-9]{2}m)s? +)"
+      R"(([1-9][0-9]*) +([1-9][0-9]*) +([1-9][0-9]*) +([1-9][0-9]*) +[0-9]+ +)"
+      R"((-|[0-9.]+s ago|[0-9]+m[0-9]{2}s ago)$)");
+  std::vector<std::string> peers;
+  while (std::getline(in, row)) {
+    std::smatch m;
+    INFO(row);
+    CHECK(std::regex_match(row, m, line));
+    if (!m.empty()) peers.push_back(m[1]);
+  }
+  std::vector<std::string> expected{c[1], c[2]};
+  std::sort(expected.begin(), expected.end());
+  CHECK(peers == expected);
+  // Counters only grow: after more traffic between a and b, a's bytes out to b are more.
+  auto bytes_out_to = [&](const std::string& peer) -> long long {
+    Output j = c.ember({"--json", "nodes", "--verbose"});
+    std::smatch m;
+    std::regex re(
+        "\"node\": \"" + regex_escape(peer) +
+        "\", \"address\": \"[^\"]+\"(, \"[a-z_]+\": -?[0-9]+)*?, \"bytes_out\": ([0-9]+)");
+    return std::regex_search(j.out, m, re) ? std::stoll(m[2]) : -1;
+  };
+  long long before = bytes_out_to(c[1]);
+  CHECK(before > 0);
+  // A global name registered through a: a tells b (and c) of it, over their connections.
+  Output pid = c.ember({"spawn", c[1], "sleeper", "[]"});
+  CHECK_OK(pid);
+  std::string sleeper = pid.out.substr(0, pid.out.find('\n'));
+  CHECK_OK(c.ember({"global", "register", "verbose_test", sleeper}));
+  CHECK(eventually([&] { return bytes_out_to(c[1]) > before; }));
+  Output json = c.ember({"--json", "nodes", "--verbose", "--node", c[2]});
+  CHECK_OK(json);
+  CHECK(contains(json.out, "{\"node\": \"" + c[2] + "\", \"connections\": ["));
+  for (const char* key :
+       {"\"address\"", "\"creation\"", "\"uptime_ms\"", "\"bytes_in\"", "\"frames_out\"",
+        "\"messages_in\"", "\"queue_bytes\"", "\"last_tick_ms\""})
+    CHECK(contains(json.out, key));
+  CHECK(contains(json.out, "\"node\": \"" + c[0] + "\""));
+  CHECK(contains(json.out, "\"node\": \"" + c[1] + "\""));
+  // -v stays the global logging flag: `nodes -v` is the plain list.
+  Output plain = c.ember({"nodes", "-v"});
+  CHECK(plain.rc == 0);
+  CHECK_FALSE(contains(plain.out, "BYTES IN"));
 }
 
 TEST_CASE("ps prints the processes of --node or of all nodes with pids that read back") {

@@ -1,6 +1,7 @@
 // Outbox: one connection's outbound queue, filled by any thread, drained by the loop thread.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -47,6 +48,13 @@ class Outbox {
   std::size_t queued() const;
   bool busy() const;
 
+  // For statistics, from any thread without the mutex (relaxed: a little stale at most):
+  // frames accepted by push, bytes senders wrote to the socket themselves (the loop
+  // thread's writes are counted by the transport), and the bytes queued now.
+  std::uint64_t frames_pushed() const { return frames_pushed_.load(std::memory_order_relaxed); }
+  std::uint64_t bytes_direct() const { return bytes_direct_.load(std::memory_order_relaxed); }
+  std::size_t depth() const { return depth_.load(std::memory_order_relaxed); }
+
   // --- loop thread ---
   // Moves what should be written next into `out`: the small frames, then one fragment of
   // the oldest bulk frame, and marks a write in flight. False when there is nothing.
@@ -81,6 +89,10 @@ class Outbox {
   bool closed_ = false;
   bool writing_ = false;  // the loop thread has a write in flight
   int fd_ = -1;
+  // Written under mutex_ only (one writer at a time), read anywhere.
+  std::atomic<std::uint64_t> frames_pushed_{0}, bytes_direct_{0};
+  std::atomic<std::size_t> depth_{0};
+  void count_locked() { depth_.store(bytes_, std::memory_order_relaxed); }
   static constexpr std::chrono::microseconds kQuiet{20};
   std::chrono::steady_clock::time_point last_direct_{};  // last push that found it idle
 };

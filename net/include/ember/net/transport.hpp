@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "ember/net/connection_stats.hpp"
 #include "ember/net/frame_decoder.hpp"
 #include "ember/net/handshake.hpp"
 #include "ember/net/outbox.hpp"
@@ -48,6 +49,7 @@ struct TransportConfig {
 struct Channel {
   ConnectionId id = 0;
   std::shared_ptr<Outbox> outbox;
+  std::shared_ptr<LinkCounters> counters;  // for senders counting messages_out
 };
 
 // Callbacks run on the loop thread. A frame reader is valid only during the call.
@@ -93,6 +95,9 @@ class Transport {
   // Runs `fn` on the loop thread with the loop, for code beside the transport that owns
   // libuv handles of its own (HttpClient). Not after the transport has stopped.
   void post(std::function<void(uv_loop_t*)> fn);
+  // Every connection that is up, with its counters (any thread). It holds the transport's
+  // mutex while it copies them; a sender takes that mutex only to wake the loop thread.
+  std::vector<ConnectionStats> connection_stats() const;
   // The HTTP client driven by this loop, made on first use (any thread). It closes with
   // the connections (close_all or the destructor), on the loop thread, before the loop
   // stops: its curl and uv handles never outlive the loop.

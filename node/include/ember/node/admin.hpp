@@ -5,6 +5,14 @@
 // Requests are {Command, From, Ref, Args...}; the answer is From ! {Ref, Result}:
 //   {ping, From, Ref}                        -> pong
 //   {nodes, From, Ref}                       -> [Node]            (visible, connected)
+//   {connections, From, Ref}                 -> [#{node, creation, hidden, address,
+//                                                  up_since_ms (Unix time), uptime_ms,
+//                                                  bytes_in, bytes_out, frames_in,
+//                                                  frames_out, messages_in, messages_out,
+//                                                  queue_bytes, last_read_ms,
+//                                                  last_tick_ms | undefined}]
+//                                               (every connection up, hidden ones too;
+//                                                the *_ms of last_* are ages)
 //   {ps, From, Ref}                          -> [#{pid, name, status, message_queue_len,
 //                                                  reductions, memory}]
 //   {info, From, Ref, Pid}                   -> #{...} | undefined (links, monitors, ...)

@@ -13,6 +13,7 @@
 
 #include "ember/core/co.hpp"
 #include "ember/core/runtime.hpp"
+#include "ember/net/connection_stats.hpp"
 #include "ember/node/global.hpp"
 #include "ember/node/process_groups.hpp"
 
@@ -42,6 +43,9 @@ struct NodeConfig {
   // Bytes queued on one connection past which remote sends wait (Erlang's busy dist port;
   // its default dist_buf_busy_limit is 1 MiB).
   std::size_t busy_bytes = 16u << 20;
+  // Nonzero: serve GET /metrics (Prometheus text) and GET /health over HTTP on this port
+  // of the listen host, from the node's I/O thread. 0: no endpoint.
+  std::uint16_t metrics_port = 0;
 };
 
 // A function other nodes may start here by name: C++ cannot ship closures, so every node
@@ -75,6 +79,15 @@ class Node final : public Distribution {
 
   // Visible nodes with a connection up now (Erlang's nodes()).
   std::vector<Atom> nodes() const;
+  // Every connection that is up (hidden peers such as the ember CLI too: see `hidden`),
+  // sorted by peer name: bytes, frames and messages each way, queue depth, uptime, the
+  // age of the last byte and tick read. Any thread (Transport::connection_stats).
+  std::vector<net::ConnectionStats> connection_stats() const;
+  // Visible peers lost after they had come up, since start (the metrics' node-downs).
+  std::uint64_t node_downs() const;
+  std::chrono::milliseconds uptime() const;
+  // The metrics endpoint's port, 0 without one (NodeConfig::metrics_port).
+  std::uint16_t metrics_port() const;
   // Connects if needed and waits: true once `node` is up (Erlang's connect_node). Call
   // from outside processes (it blocks).
   bool connect(Atom node, std::chrono::milliseconds timeout = std::chrono::seconds(5));
