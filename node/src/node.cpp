@@ -220,6 +220,10 @@ struct Node::Impl final : detail::ClusterPeers {
     h.on_refused = [this](net::ConnectionId id, const std::string& addr, const std::string& why) {
       on_refused(id, addr, why);
     };
+    // The services' watcher processes first: once the transport listens, a peer's
+    // GlobalSync or pg frames can arrive at any moment and need them.
+    global.start();
+    detail::PgAccess::start(groups);
     runtime.set_distribution(&node);
     transport = std::make_unique<net::Transport>(std::move(tc), std::move(h));
     // Before any process runs: a port that cannot be bound fails the constructor cleanly.
@@ -228,8 +232,6 @@ struct Node::Impl final : detail::ClusterPeers {
           *transport, config.listen_host.empty() ? self_name.host : config.listen_host,
           config.metrics_port,
           [this](const detail::HttpRequest& r) { return detail::metrics_route(node, r); });
-    global.start();
-    detail::PgAccess::start(groups);
     start_admin(node);
     for (const std::string& j : config.join) {
       std::lock_guard lock(mutex);
