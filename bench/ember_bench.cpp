@@ -35,10 +35,10 @@
 #include <spdlog/spdlog.h>
 
 #include "bench_util.hpp"
-#include "gen_server_bench.hpp"
 #include "ember/core/runtime.hpp"
 #include "ember/node/global.hpp"
 #include "ember/node/node.hpp"
+#include "gen_server_bench.hpp"
 #include "ring_node.hpp"
 
 extern char** environ;

@@ -173,7 +173,7 @@ Process* RuntimeImpl::find_work(Worker* w) {
 
 void RuntimeImpl::park(Worker* w) {
   // Spin briefly: waking a parked vCPU here costs 15-20 us, a spinning one 0.1 us.
-    for (int i = 0; i < kSpinRounds; ++i) {
+  for (int i = 0; i < kSpinRounds; ++i) {
     if (injection_.length.load(std::memory_order_relaxed) ||
         w->queue.length.load(std::memory_order_relaxed) ||
         workers_stop_.load(std::memory_order_relaxed))  // a loaded machine makes yields slow
@@ -303,7 +303,7 @@ void RuntimeImpl::arm_timeout(Process* p, std::uint64_t ms) {
 }
 
 void RuntimeImpl::cancel_timeout(Process* p) {
-    if (!p->timer.armed.load(std::memory_order_relaxed))
+  if (!p->timer.armed.load(std::memory_order_relaxed))
     return;  // only this process arms it; the timer thread disarms under the lock
   std::lock_guard lock(timer_mutex_);
   wheel_.cancel(&p->timer);

@@ -28,13 +28,13 @@ void TimerWheel::insert(TimerNode* n, std::uint64_t deadline, std::uint64_t now)
   if (deadline <= now_) deadline = now_ + 1;  // fires at the next tick, never in the past
   if (deadline > limit) deadline = limit;
   n->deadline = deadline;
-    n->armed.store(true, std::memory_order_relaxed);
+  n->armed.store(true, std::memory_order_relaxed);
   link(n);
   ++size_;
 }
 
 void TimerWheel::cancel(TimerNode* n) {
-    if (!n->armed.load(std::memory_order_relaxed)) return;
+  if (!n->armed.load(std::memory_order_relaxed)) return;
   if (n->prev)
     n->prev->next = n->next;
   else
@@ -42,7 +42,7 @@ void TimerWheel::cancel(TimerNode* n) {
   if (n->next) n->next->prev = n->prev;
   n->prev = n->next = nullptr;
   n->slot = nullptr;
-    n->armed.store(false, std::memory_order_relaxed);
+  n->armed.store(false, std::memory_order_relaxed);
   --size_;
 }
 

@@ -15,8 +15,9 @@ struct TimerNode {
   TimerNode* prev = nullptr;
   TimerNode* next = nullptr;
   TimerNode** slot = nullptr;  // the list head it hangs from, for O(1) cancel
-  std::uint64_t deadline = 0;  // in ticks (ms since the runtime started)
-    // Written under the wheel's lock; a process reads its own receive timer's without it
+  std::uint64_t deadline =
+      0;  // in ticks (ms since the runtime started)
+          // Written under the wheel's lock; a process reads its own receive timer's without it
   // (RuntimeImpl::cancel_timeout skips the lock when nothing is armed), hence atomic.
   std::atomic<bool> armed{false};
   // What firing does: a receive timeout for `target` (token = its receive number), or,
