@@ -251,14 +251,21 @@ std::vector<Term> Commands::ps_rows(Atom node) {
   return out;
 }
 
+std::vector<Atom> Commands::targets(bool all_nodes) {
+  Atom node = attached();
+  std::vector<Atom> out{node};
+  if (!all_nodes) return out;
+  Term others = session().ask(node, "nodes");
+  if (!others.is_list()) bad_reply(node, "nodes", others);
+  for (const Term& n : others)
+    if (n.is_atom()) out.push_back(n.atom());
+  std::sort(out.begin() + 1, out.end(), [](Atom a, Atom b) { return a.text() < b.text(); });
+  return out;
+}
+
 int Commands::ps(bool all_nodes) {
   Atom node = attached();
-  std::vector<Atom> targets{node};
-  if (all_nodes) {
-    Term others = session().ask(node, "nodes");
-    for (const Term& n : others)
-      if (n.is_atom()) targets.push_back(n.atom());
-  }
+  std::vector<Atom> targets = this->targets(all_nodes);
   int rc = kOk;
   std::vector<Term> rows;
   for (Atom n : targets) {
@@ -453,14 +460,8 @@ int Commands::global_change(bool reg, const std::string& name_text, const std::s
 
 int Commands::global_digest(bool all_nodes) {
   Atom node = attached();
-  std::vector<Atom> targets{node};
-  if (all_nodes) {
-    Term others = session().ask(node, "nodes");
-    if (!others.is_list()) bad_reply(node, "nodes", others);
-    for (const Term& n : others)
-      if (n.is_atom()) targets.push_back(n.atom());
-    std::sort(targets.begin(), targets.end(), [](Atom a, Atom b) { return a.text() < b.text(); });
-  }
+  std::vector<Atom> targets = this->targets(all_nodes);
+  std::sort(targets.begin(), targets.end(), [](Atom a, Atom b) { return a.text() < b.text(); });
   int rc = kOk;
   std::vector<std::pair<std::string, std::string>> rows;  // node, digest (16 hex digits)
   for (Atom n : targets) {

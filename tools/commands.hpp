@@ -61,6 +61,7 @@ class Commands {
  private:
   Session& session();
   Atom attached();                             // --node, or CliError(kUsage)
+  std::vector<Atom> targets(bool all_nodes);   // --node, then (all_nodes) its peers by name
   Term parse(const std::string& text);         // bare pids in it are on --node
   Pid live_pid(const std::string& text);       // resolved, and alive, else CliError(kFailed)
   Address address(const std::string& target);  // resolved, and there, else CliError(kFailed)

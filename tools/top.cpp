@@ -117,14 +117,7 @@ struct TopSample {
 
 TopSample Commands::top_sample(bool all_nodes) {
   Atom node = attached();
-  std::vector<Atom> targets{node};
-  if (all_nodes) {
-    Term others = session().ask(node, "nodes");
-    for (const Term& n : others)
-      if (n.is_atom()) targets.push_back(n.atom());
-    std::sort(targets.begin() + 1, targets.end(),
-              [](Atom a, Atom b) { return a.text() < b.text(); });
-  }
+  std::vector<Atom> targets = this->targets(all_nodes);
   TopSample sample;
   for (Atom n : targets) {
     TopSample::NodeSample ns{n, {}, Term(), ""};

@@ -131,12 +131,6 @@ Co<std::string> differences(Self self, const std::vector<Atom>& nodes) {
   co_return out;
 }
 
-std::vector<Atom> names_of(std::initializer_list<NodeProcess*> nodes) {
-  std::vector<Atom> v;
-  for (NodeProcess* n : nodes) v.push_back(n->name());
-  return v;
-}
-
 }  // namespace
 
 TEST_CASE("global: racers on three nodes, one yes per name, the same table everywhere") {

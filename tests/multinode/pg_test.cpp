@@ -80,12 +80,6 @@ Co<std::string> views_text(Self self, std::vector<Atom> nodes, Term group, Atom 
   co_return out;
 }
 
-std::vector<Atom> names_of(std::initializer_list<NodeProcess*> nodes) {
-  std::vector<Atom> v;
-  for (NodeProcess* n : nodes) v.push_back(n->name());
-  return v;
-}
-
 }  // namespace
 
 TEST_CASE(

@@ -64,6 +64,13 @@ inline bool has(const std::vector<Atom>& v, Atom x) {
   return std::find(v.begin(), v.end(), x) != v.end();
 }
 
+// The nodes' full names, in order.
+inline std::vector<Atom> names_of(std::initializer_list<NodeProcess*> nodes) {
+  std::vector<Atom> v;
+  for (NodeProcess* n : nodes) v.push_back(n->name());
+  return v;
+}
+
 inline const Atom kDown("DOWN"), kExit("EXIT"), kNoconnection("noconnection");
 
 inline double ms_since(Clock::time_point t) {
