@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <ctime>
 #include <iostream>
@@ -102,6 +103,36 @@ int terminal_rows() {
   return 24;
 }
 
+// Messages and bytes per second on each visible connection of each node that answered,
+// from the counters' growth between two samples (a connection that came up again meanwhile,
+// and so counts from zero, counts from zero here too).
+void connection_rates(std::ostream& out, const std::vector<std::pair<Atom, Term>>& before,
+                      const std::vector<std::pair<Atom, Term>>& now, double seconds) {
+  std::map<std::pair<std::string, std::string>, Term> previous;
+  auto key = [](Atom node, const Term& c) {
+    return std::make_pair(std::string(node.text()), cell_text(field(c, "node")));
+  };
+  for (const auto& [node, list] : before)
+    for (const Term& c : list) previous[key(node, c)] = c;
+  Table t({"NODE", "PEER", "MSGS IN/S", "MSGS OUT/S", "BYTES IN/S", "BYTES OUT/S", "QUEUE"});
+  for (std::size_t c = 2; c < 7; ++c) t.align_right(c);
+  for (const auto& [node, list] : now)
+    for (const Term& c : list) {
+      if (!field(c, "node").is_atom() || field(c, "hidden").is(Atom("true"))) continue;
+      auto it = previous.find(key(node, c));
+      bool same = it != previous.end() && number(it->second, "creation") == number(c, "creation") &&
+                  number(it->second, "uptime_ms") <= number(c, "uptime_ms");
+      auto rate = [&](const char* k) {
+        std::int64_t d = number(c, k) - (same ? number(it->second, k) : 0);
+        return std::to_string(std::llround(double(std::max<std::int64_t>(d, 0)) / seconds));
+      };
+      t.add({std::string(node.text()), cell_text(field(c, "node")), rate("messages_in"),
+             rate("messages_out"), rate("bytes_in"), rate("bytes_out"),
+             std::to_string(number(c, "queue_bytes"))});
+    }
+  t.print(out);
+}
+
 }  // namespace
 
 // One sample of every node asked: ps rows and stats, or why the node did not answer.
@@ -110,6 +141,7 @@ struct TopSample {
     Atom node;
     std::vector<Term> rows;
     Term stats;
+    Term connections;   // the admin's `connections` list: counters per peer
     std::string error;  // empty when it answered
   };
   std::vector<NodeSample> nodes;
@@ -120,10 +152,11 @@ TopSample Commands::top_sample(bool all_nodes) {
   std::vector<Atom> targets = this->targets(all_nodes);
   TopSample sample;
   for (Atom n : targets) {
-    TopSample::NodeSample ns{n, {}, Term(), ""};
+    TopSample::NodeSample ns{n, {}, Term(), Term(), ""};
     try {
       ns.rows = ps_rows(n);
       ns.stats = session().ask(n, "stats");
+      ns.connections = session().ask(n, "connections");
     } catch (const CliError& e) {
       if (n == node) throw;  // the attached node must answer; the others are shown failing
       ns.error = e.what();
@@ -192,6 +225,14 @@ std::string Commands::top_frame(const TopSample& before, const TopSample& now,
       << " in process slots\n";
   out << "sorted by " << sort << ", reductions over the last " << interval << "\n\n";
   nodes.print(out);
+  out << '\n';
+  auto links = [](const TopSample& t) {
+    std::vector<std::pair<Atom, Term>> v;
+    for (const auto& n : t.nodes)
+      if (n.error.empty() && n.connections.is_list()) v.emplace_back(n.node, n.connections);
+    return v;
+  };
+  connection_rates(out, links(before), links(now), seconds);
   out << '\n';
   Table procs({"PID", "NAME", "STATUS", "QUEUE", "REDS/INTERVAL", "REDUCTIONS", "MEMORY"});
   for (std::size_t c = 3; c < 7; ++c) procs.align_right(c);

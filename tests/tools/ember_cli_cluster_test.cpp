@@ -735,6 +735,16 @@ TEST_CASE("top renders one frame of a node or of the cluster with its known proc
   INFO(all.out);
   CHECK(contains(all.out, " - 3 nodes, "));
   for (int i = 0; i < 3; ++i) CHECK(contains(all.out, "\n" + c[i] + " "));
+  // Message rates per connection: every node's two peers.
+  CHECK(contains(all.out, "\nNODE "));
+  CHECK(std::regex_search(
+      all.out, std::regex("PEER +MSGS IN/S +MSGS OUT/S +BYTES IN/S +BYTES OUT/S +QUEUE\n")));
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 3; ++j)
+      if (i != j)
+        CHECK(std::regex_search(all.out,
+                                std::regex("\n" + regex_escape(c[i]) + " +" + regex_escape(c[j]) +
+                                           " +\\d+ +\\d+ +\\d+ +\\d+ +\\d+\n")));
   CHECK(std::regex_search(all.out, std::regex("MEMORY\n" + regex_escape(sleeper) +
                                               " +waiting +5 +\\d+ +\\d+ +\\d+\n")));
   Output limited =
