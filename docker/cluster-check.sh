@@ -1,8 +1,8 @@
 #!/bin/sh
 # cluster-check.sh NODE...: checks a running Ember cluster from outside, with the ember CLI
 # only (as a CI job would): every node answers, every node sees all the others, a call
-# crosses nodes, and a global name registered through the first node is seen by all of
-# them and goes when unregistered. Prints one line per check; exits 0, or 1 at the first
+# crosses nodes, a global name registered through the first node is seen by all of them
+# and goes when unregistered, and `ember bench` (ping, echo, a burst) passes on each node. Prints one line per check; exits 0, or 1 at the first
 # check that does not hold before its deadline. The cookie comes from EMBER_COOKIE.
 #
 # Run by docker/compose.yml's `tests` service and by tests/docker/netns_cluster_test.sh.
@@ -75,4 +75,7 @@ for n in $ALL; do
 done
 "$EMBER" --node "$first" kill "$pid" >/dev/null 2>&1
 ok "unregistered, it is gone from every node"
+# ember bench: ping, echo round trips and a burst of messages on every node.
+out=$("$EMBER" --node "$first" bench --seconds 0.5 --calls 50 2>&1) || fail "ember bench: $out"
+echo "$out" | sed -n 's/^summary: /cluster-check: ok: ember bench: /p'
 echo "cluster-check: all checks passed"
