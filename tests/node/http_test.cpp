@@ -15,6 +15,7 @@
 
 #include "ember/node/http.hpp"
 #include "ember/node/node.hpp"
+#include "ember/testing.hpp"
 #include "local_http_server.hpp"
 
 using namespace ember;
@@ -47,15 +48,7 @@ std::size_t thread_count() {
 
 // A loopback port nothing listens on: bound, then closed, so it was free a moment ago.
 int closed_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
+  return ember::testing::free_port();
 }
 
 }  // namespace

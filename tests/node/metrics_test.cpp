@@ -18,6 +18,7 @@
 #include "ember/node/admin.hpp"
 #include "ember/node/http.hpp"
 #include "ember/node/node.hpp"
+#include "ember/testing.hpp"
 
 using namespace ember;
 using namespace std::chrono_literals;
@@ -34,27 +35,11 @@ NodeConfig config(const char* name, std::uint16_t metrics_port = 0) {
   return c;
 }
 
-// A loopback port that was free a moment ago (bound to port 0, then closed).
-std::uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
+using ember::testing::free_port;
 
-// Polls `f` until it holds or `within` passes.
+// ember::testing::eventually, with this file's default deadline.
 bool eventually(const std::function<bool()>& f, std::chrono::milliseconds within = 10s) {
-  auto deadline = Clock::now() + within;
-  while (!f()) {
-    if (Clock::now() > deadline) return false;
-    std::this_thread::sleep_for(5ms);  // pacing between tries, not synchronisation
-  }
-  return true;
+  return ember::testing::eventually(f, within, 5ms);
 }
 
 std::optional<net::ConnectionStats> stats_for(const Node& node, Atom peer) {
