@@ -85,6 +85,7 @@ Process* RuntimeImpl::allocate() {
 }
 
 void RuntimeImpl::start(Process* p, Proc::Handle coro, Closure closure, const SpawnOptions& o) {
+  flush_sends();  // the child may run at once, elsewhere: what its parent sent goes first
   p->coro = coro;
   p->closure = closure;
   p->frame_bytes = coro.promise().frame_bytes;
@@ -281,7 +282,9 @@ Signal* RuntimeImpl::make_signal(SignalKind kind, Pid from, Pid to) {
 }
 
 void RuntimeImpl::deliver(Signal* s) {
-  if (s->to.node() != node_ && s->to.valid()) return route_remote(s);
+  bool remote = s->to.node() != node_ && s->to.valid();
+  if (s->kind != SignalKind::kMessage || remote) flush_sends();
+  if (remote) return route_remote(s);
   Process* p = table_.slot(s->to.slot());
   if (!p) return bounce(s);
   if (s->kind == SignalKind::kMessage) return deliver_message(p, s);
@@ -295,18 +298,51 @@ void RuntimeImpl::deliver(Signal* s) {
   p->senders.fetch_sub(1, std::memory_order_release);
 }
 
+// A message from a running process to another joins that process's batch (SendBatch);
+// a send to itself goes straight in, as its next receive must see it.
+void RuntimeImpl::deliver_message(Process* p, Signal* s) {
+  s->next.store(nullptr, std::memory_order_relaxed);  // the entry may be a reused one
+  SendBatch* b = batch_here();
+  if (!b || p == current_process()) return push_messages(p, s, s, 1);
+  if (b->count && b->to == p && b->to_bits == s->to.bits()) {
+    b->last->next.store(s, std::memory_order_relaxed);
+  } else {
+    flush_sends();
+    b->to = p;
+    b->to_bits = s->to.bits();
+    b->first = s;
+  }
+  b->last = s;
+  if (++b->count == SendBatch::kMax) flush_sends();
+}
+
+void RuntimeImpl::flush_sends() {
+  SendBatch* b = batch_here();
+  if (!b || !b->count) return;
+  std::uint32_t count = std::exchange(b->count, 0);
+  push_messages(b->to, b->first, b->last, count);
+}
+
 // A message skips the senders guard that holds terminate() back: nothing answers a message
 // sent to a dead process, so one that races past the final drain may lie in the slot's
 // inbox until the next incarnation drops it (drain, start) or the table is freed. That
 // saves two read-modify-writes on the target's cache line per send, the hottest path.
-void RuntimeImpl::deliver_message(Process* p, Signal* s) {
-  if (p->pid_bits.load(std::memory_order_acquire) != s->to.bits() ||
-      (p->senders.load(std::memory_order_acquire) & Process::kClosed))
-    return free_signal(s);
-  std::uint64_t n = p->arrived.fetch_add(1, std::memory_order_relaxed) + 1;
-  if ((n & (kCongestionCheckEvery - 1)) == 0) check_congestion(p, n);
+void RuntimeImpl::push_messages(Process* p, Signal* first, Signal* last, std::uint32_t count) {
+  if (p->pid_bits.load(std::memory_order_acquire) != first->to.bits() ||
+      (p->senders.load(std::memory_order_acquire) & Process::kClosed)) {
+    for (SignalLink* s = first; s;) {
+      SignalLink* next = s->next.load(std::memory_order_relaxed);
+      free_signal(static_cast<Signal*>(s));
+      s = next;
+    }
+    return;
+  }
+  std::uint64_t before = p->arrived.fetch_add(count, std::memory_order_relaxed);
+  std::uint64_t after = before + count;
+  if ((after & ~(kCongestionCheckEvery - 1)) != (before & ~(kCongestionCheckEvery - 1)))
+    check_congestion(p, after);
   if (p->congested.load(std::memory_order_relaxed)) send_penalty() = true;
-  p->inbox.push(s);
+  p->inbox.push_chain(first, last);
   wake(p);
 }
 
@@ -333,6 +369,7 @@ void RuntimeImpl::route_remote(Signal* s) {
 
 // Erlang: {Name, Node} ! Msg never fails, whether or not the name exists.
 void RuntimeImpl::send_named(Pid from, RemoteName to, Term message) {
+  flush_sends();
   if (Distribution* d = dist_.load(std::memory_order_acquire))
     return d->send_named(from, to, std::move(message));
   if (to.node == NodeTable::identity(node_).name)
@@ -575,6 +612,7 @@ std::vector<Atom> RuntimeImpl::registered() const {
 // Introspection
 
 std::optional<ProcessInfo> RuntimeImpl::info(Pid pid) const {
+  const_cast<RuntimeImpl*>(this)->flush_sends();  // the caller's sends count in the queue it reads
   Process* p = live(pid);
   if (!p) return std::nullopt;
   ProcessInfo info{};

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "ember/core/detail/process.hpp"
+#include "ember/core/co.hpp"
 #include "ember/core/detail/timer_wheel.hpp"
 #include "ember/core/runtime.hpp"
 
@@ -55,8 +56,22 @@ struct RunQueue {
   Process* pop();
 };
 
+// Messages the running process sent to one other process, pushed as one chain when it
+// suspends, sends anything else, or fills the batch (RuntimeImpl::flush_sends). Each push
+// onto an inbox takes its cache line from the core that pushed last; with producers on
+// both cores of a many-to-one that line moving was most of a send.
+struct SendBatch {
+  static constexpr std::uint32_t kMax = 64;
+  Process* to = nullptr;
+  std::uint64_t to_bits = 0;
+  Signal* first = nullptr;
+  Signal* last = nullptr;
+  std::uint32_t count = 0;
+};
+
 struct Worker {
   std::uint32_t index = 0;
+  SendBatch batch;  // only while a process runs here
   RunQueue queue;
   Process* next = nullptr;  // woken by the process running here: runs next, on this worker
   std::uint32_t next_streak = 0;
@@ -102,6 +117,12 @@ class RuntimeImpl {
   void deliver(Signal* s);
   void send(Pid from, Pid to, Term message);
   void deliver_message(Process* p, Signal* s);
+  void push_messages(Process* p, Signal* first, Signal* last, std::uint32_t count);
+  // The batch of the process running on this thread, if one runs here.
+  SendBatch* batch_here() const noexcept;
+  // Pushes the running process's batched messages: before anything else it does that
+  // another process could observe, so no one sees its effects out of order.
+  void flush_sends();
   static void check_congestion(Process* p, std::uint64_t arrived);
   static constexpr std::uint64_t kCongestionCheckEvery = 256;  // a power of two
   static constexpr std::uint64_t kCongestedAbove = 20000;      // queued messages

@@ -42,6 +42,10 @@ Process* current_process() noexcept {
   return tl_process;
 }
 
+SendBatch* RuntimeImpl::batch_here() const noexcept {
+  return tl_process && tl_runtime == this ? &tl_worker->batch : nullptr;
+}
+
 void RunQueue::push(Process* p) {
   p->run_next = nullptr;
   std::lock_guard lock(mutex);
@@ -258,6 +262,7 @@ void RuntimeImpl::run_slices(Process* p) {
     std::coroutine_handle<> current = p->helpers.empty() ? p->coro : p->helpers.back();
     tl_process = p;
     current.resume();
+    flush_sends();  // it suspended: what it sent goes out now
     tl_process = nullptr;
     if (!p->helpers.empty() && p->helpers.back() == current && current.done()) {
       p->helpers.pop_back();  // a Co<> finished: its caller continues and reads the result
@@ -310,6 +315,7 @@ void RuntimeImpl::cancel_timeout(Process* p) {
 }
 
 std::uint64_t RuntimeImpl::send_after(std::uint64_t ms, Pid to, Term message) {
+  flush_sends();  // a 0 ms timer must not pass what was sent before it
   auto* node = new SendTimer;
   node->is_send = true;
   node->target = to;

@@ -19,6 +19,11 @@ class Mailbox {
 
   // Any thread.
   void push(Signal* s) noexcept { push_link(s); }
+  // Any thread: first..last already linked through `next`, last's next null.
+  void push_chain(Signal* first, Signal* last) noexcept {
+    SignalLink* prev = head_.exchange(last, std::memory_order_acq_rel);
+    prev->next.store(first, std::memory_order_release);
+  }
 
   // Owner only. Null when empty (or when a push is still linking in).
   Signal* pop() noexcept {
