@@ -33,12 +33,15 @@ ProcessTable::~ProcessTable() {
 }
 
 Process* ProcessTable::allocate() {
-  std::lock_guard lock(free_mutex_);
-  if (!free_.empty()) {
-    Process* p = free_.back();
-    free_.pop_back();
-    return p;
+  {
+    std::lock_guard lock(free_lock_);
+    if (!free_.empty()) {
+      Process* p = free_.back();
+      free_.pop_back();
+      return p;
+    }
   }
+  std::lock_guard lock(grow_mutex_);
   std::uint32_t index = used_.load(std::memory_order_relaxed);
   // Slot 0 stays unused so that no live pid is ever all zero bits.
   if (index == 0) index = 1;
@@ -52,7 +55,7 @@ Process* ProcessTable::allocate() {
 }
 
 void ProcessTable::release(Process* p) {
-  std::lock_guard lock(free_mutex_);
+  std::lock_guard lock(free_lock_);
   free_.push_back(p);
 }
 

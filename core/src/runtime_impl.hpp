@@ -12,10 +12,11 @@
 #include <unordered_map>
 #include <vector>
 
-#include "ember/core/detail/process.hpp"
 #include "ember/core/co.hpp"
+#include "ember/core/detail/process.hpp"
 #include "ember/core/detail/timer_wheel.hpp"
 #include "ember/core/runtime.hpp"
+#include "spin_lock.hpp"
 
 namespace ember::detail {
 
@@ -41,13 +42,14 @@ class ProcessTable {
   std::uint32_t capacity_;
   std::unique_ptr<std::atomic<Process*>[]> chunks_;
   std::atomic<std::uint32_t> used_{0};  // slots ever handed out
-  std::mutex free_mutex_;
+  SpinLock free_lock_;                  // free_ only: exits push here while spawns pop
   std::vector<Process*> free_;
+  std::mutex grow_mutex_;  // used_ and new chunks, whose page faults must not hold free_lock_
 };
 
 // A FIFO of runnable processes linked through Process::run_next.
 struct RunQueue {
-  std::mutex mutex;
+  SpinLock lock;
   Process* head = nullptr;
   Process* tail = nullptr;
   std::atomic<std::size_t> length{0};

@@ -48,7 +48,7 @@ SendBatch* RuntimeImpl::batch_here() const noexcept {
 
 void RunQueue::push(Process* p) {
   p->run_next = nullptr;
-  std::lock_guard lock(mutex);
+  std::lock_guard guard(lock);
   if (tail)
     tail->run_next = p;
   else
@@ -59,7 +59,7 @@ void RunQueue::push(Process* p) {
 
 Process* RunQueue::pop() {
   if (length.load(std::memory_order_relaxed) == 0) return nullptr;
-  std::lock_guard lock(mutex);
+  std::lock_guard guard(lock);
   Process* p = head;
   if (!p) return nullptr;
   head = p->run_next;
