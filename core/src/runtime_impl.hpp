@@ -125,6 +125,7 @@ class RuntimeImpl {
   // Pushes the running process's batched messages: before anything else it does that
   // another process could observe, so no one sees its effects out of order.
   void flush_sends();
+  static std::uint64_t due_at(std::uint64_t now, std::uint64_t ms);
   static void check_congestion(Process* p, std::uint64_t arrived);
   static constexpr std::uint64_t kCongestionCheckEvery = 256;  // a power of two
   static constexpr std::uint64_t kCongestedAbove = 20000;      // queued messages

@@ -20,6 +20,9 @@ constexpr std::uint64_t kWatchdogMs = 100;
 thread_local Worker* tl_worker = nullptr;
 thread_local RuntimeImpl* tl_runtime = nullptr;
 thread_local Process* tl_process = nullptr;
+// A thread outside the workers gathering its deliveries (begin_delivery_batch).
+thread_local RuntimeImpl* tl_batching = nullptr;
+thread_local SendBatch tl_outside_batch;
 
 Term reason_of(Proc::promise_type& promise) {
   if (!promise.exception) return atoms::normal();
@@ -43,7 +46,21 @@ Process* current_process() noexcept {
 }
 
 SendBatch* RuntimeImpl::batch_here() const noexcept {
-  return tl_process && tl_runtime == this ? &tl_worker->batch : nullptr;
+  if (tl_process) return tl_runtime == this ? &tl_worker->batch : nullptr;
+  return tl_batching == this ? &tl_outside_batch : nullptr;
+}
+
+void begin_delivery_batch(Runtime& rt) {
+  RuntimeImpl* impl = &rt.impl();
+  if (tl_batching == impl || tl_process) return;
+  if (tl_batching) tl_batching->flush_sends();  // another node's: its gathering ends here
+  tl_batching = impl;
+}
+
+void end_delivery_batch(Runtime& rt) {
+  if (tl_batching != &rt.impl()) return;
+  tl_batching->flush_sends();
+  tl_batching = nullptr;
 }
 
 void RunQueue::push(Process* p) {
@@ -286,6 +303,12 @@ std::uint64_t RuntimeImpl::now_ms() const {
                            .count());
 }
 
+// now_ms() is truncated, so `now + ms` could fire up to 1 ms early; as in Erlang a timer
+// never fires before its time, so a non-zero one waits for the next millisecond boundary.
+std::uint64_t RuntimeImpl::due_at(std::uint64_t now, std::uint64_t ms) {
+  return ms ? now + ms + 1 : now;
+}
+
 // Whether a timer of `ms` armed into an empty wheel must wake the timer thread (call with
 // timer_mutex_ held). It need not when the thread is in its watchdog wait (workers busy):
 // that ends within kWatchdogMs, before such a timer is due, and the thread then ticks
@@ -303,7 +326,7 @@ void RuntimeImpl::arm_timeout(Process* p, std::uint64_t ms) {
   p->timer.token = p->receive_seq;
   bool was_empty = wheel_.size() == 0;
   std::uint64_t now = now_ms();
-  wheel_.insert(&p->timer, now + ms, now);
+  wheel_.insert(&p->timer, due_at(now, ms), now);
   if (was_empty && timer_must_wake(ms)) timer_cv_.notify_one();
 }
 
@@ -325,7 +348,7 @@ std::uint64_t RuntimeImpl::send_after(std::uint64_t ms, Pid to, Term message) {
   send_timers_.emplace(node->token, node);
   bool was_empty = wheel_.size() == 0;
   std::uint64_t now = now_ms();
-  wheel_.insert(node, now + ms, now);
+  wheel_.insert(node, due_at(now, ms), now);
   if (was_empty && timer_must_wake(ms)) timer_cv_.notify_one();
   return node->token;
 }

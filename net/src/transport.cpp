@@ -304,6 +304,7 @@ struct Transport::Impl {
     c->counters->last_read_ms.store(c->last_read, std::memory_order_relaxed);
     c->decoder.feed({reinterpret_cast<const std::byte*>(buf->base), std::size_t(n)});
     c->owner->process_frames(c);
+    if (c->owner->handler.on_frames_end) c->owner->handler.on_frames_end();
   }
 
   // Decodes what arrived; a bad frame or a failed handshake closes this connection only.

@@ -215,7 +215,11 @@ struct Node::Impl final : detail::ClusterPeers {
     net::TransportHandler h;
     h.on_hello = [this](net::ConnectionId id, const net::PeerInfo& p) { return on_hello(id, p); };
     h.on_up = [this](net::ConnectionId id, const net::PeerInfo& p) { on_up(id, p); };
-    h.on_frame = [this](net::ConnectionId id, wire::Frame::Reader f) { on_frame(id, f); };
+    h.on_frame = [this](net::ConnectionId id, wire::Frame::Reader f) {
+      detail::begin_delivery_batch(runtime);
+      on_frame(id, f);
+    };
+    h.on_frames_end = [this] { detail::end_delivery_batch(runtime); };
     h.on_down = [this](net::ConnectionId id, const std::string& why) { on_down(id, why); };
     h.on_refused = [this](net::ConnectionId id, const std::string& addr, const std::string& why) {
       on_refused(id, addr, why);

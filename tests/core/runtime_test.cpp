@@ -132,6 +132,27 @@ TEST_CASE("send_after delivers later, cancel_timer takes it back") {
   CHECK_FALSE(cancelled_arrived);
 }
 
+// Erlang: a timer never fires before its time. Measured from before arming, a receive
+// timeout or send_after of 2 ms must never end sooner, whatever the clock's phase (the
+// wheel counts whole milliseconds; rounding down would fire up to 1 ms early).
+TEST_CASE("timers never fire early: receive after and send_after") {
+  Runtime rt({.workers = 2});
+  int early_after = 0, early_send_after = 0;
+  rt.run([&](Self self) -> Proc {
+    for (int i = 0; i < 100; ++i) {
+      auto t0 = std::chrono::steady_clock::now();
+      co_await self.receive(match("never"_a)).after(2ms);
+      if (std::chrono::steady_clock::now() - t0 < 2ms) ++early_after;
+      t0 = std::chrono::steady_clock::now();
+      self.send_after(2ms, self.pid(), "tick"_a);
+      co_await self.receive(match("tick"_a));
+      if (std::chrono::steady_clock::now() - t0 < 2ms) ++early_send_after;
+    }
+  });
+  CHECK(early_after == 0);
+  CHECK(early_send_after == 0);
+}
+
 TEST_CASE("names: register, whereis, send by name, errors as Erlang") {
   Runtime rt({.workers = 2});
   Term reply;

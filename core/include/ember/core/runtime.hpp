@@ -147,6 +147,12 @@ Self make_self(Runtime& rt, Process* p);
 // bounced as for any dead target).
 void deliver_signal(Runtime& rt, SignalKind kind, Pid from, Pid to, Ref ref, Term payload,
                     bool linked = false);
+// For a thread that is not a worker (the transport's loop thread): between these two, its
+// messages to one process go in as one chain, as a running process's sends do; any other
+// signal still goes at once, after what was gathered. Nothing may wait between them for
+// an answer to what was sent.
+void begin_delivery_batch(Runtime& rt);
+void end_delivery_batch(Runtime& rt);
 
 template <class F>
 Proc run_plain(F* f, Self self);

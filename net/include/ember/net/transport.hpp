@@ -61,6 +61,9 @@ struct TransportHandler {
   std::function<Verdict(ConnectionId, const PeerInfo&)> on_hello;
   std::function<void(ConnectionId, const PeerInfo&)> on_up;
   std::function<void(ConnectionId, wire::Frame::Reader)> on_frame;
+  // After the frames of one read have gone through on_frame: what they delivered may have
+  // been gathered (one push per target process) and must go out now.
+  std::function<void()> on_frames_end;
   std::function<void(ConnectionId, const std::string& reason)> on_down;  // after on_up only
   // A connection that never came up: connect failed, handshake failed, or garbage.
   std::function<void(ConnectionId, const std::string& peer, const std::string& reason)> on_refused;
