@@ -1,6 +1,7 @@
 // Distribution's defaults, for what a runtime without a network can still answer.
 #include "ember/core/distribution.hpp"
 
+#include "ember/core/node_table.hpp"
 #include "ember/core/self.hpp"
 
 namespace ember {
@@ -12,4 +13,22 @@ bool Distribution::monitor_node(Self self, Atom node, bool on) {
   return true;
 }
 
+bool Distribution::monitor_name(Pid, RemoteName, Ref, bool) {
+  return false;
+}
+
+namespace detail {
+
+static_assert(Atom::kMaxAtoms - 1 <= Pid::kMaxSlot, "an atom index fits a pid's slot bits");
+
+Pid name_marker(RemoteName to) {
+  std::uint32_t node = NodeTable::intern(to.node, 0).value_or(0);
+  return Pid(node, to.name.index(), 0);
+}
+
+RemoteName marker_name(Pid marker) {
+  return {Atom::from_index(marker.slot()), NodeTable::identity(marker.node()).name};
+}
+
+}  // namespace detail
 }  // namespace ember

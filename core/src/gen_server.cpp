@@ -427,8 +427,8 @@ Term timeout_term(milliseconds t) {
 }
 
 // A DOWN's reason as gen:do_call reports it.
-Term down_reason(const Term& reason, Pid pid) {
-  if (reason.is(gen_atoms().noconnection)) return tuple(gen_atoms().nodedown, detail::node_of(pid));
+Term down_reason(const Term& reason, Atom node) {
+  if (reason.is(gen_atoms().noconnection)) return tuple(gen_atoms().nodedown, node);
   return reason;
 }
 
@@ -459,23 +459,28 @@ void set_timeout(Rcv& rcv, milliseconds timeout) {
   if (timeout != infinity) rcv.after(timeout);
 }
 
-// The call to a name on another node: the node is watched instead of the name.
-Co<CallResult> call_remote_name(Self self, RemoteName to, Term request, milliseconds timeout) {
+// What a call's receive ended with, as gen:do_call reports it: the reply, a reply that
+// came with the timer (OTP 24 looks once more too), the DOWN's reason ({nodedown, Node}
+// for noconnection) or timeout.
+CallResult call_outcome(Self self, const Message& m, Ref ref, Atom node) {
   const GenAtoms& a = gen_atoms();
-  Distribution* dist = self.runtime().distribution();
-  if (!dist) co_return CallResult::error(tuple(a.nodedown, to.node));  // not distributed
+  if (!m.timed_out() && m.clause() == 1) return CallResult::error(down_reason(m[4], node));
+  detail::demonitor_flush(self, ref);
+  if (!m.timed_out()) return CallResult::reply(m[1]);
+  std::optional<Term> late = detail::take_since(self, ref, tagged_by, &ref);
+  return late ? CallResult::reply((*late)[1]) : CallResult::error(a.timeout);
+}
+
+// The call to a name on another node: the name is monitored there, so a name nothing
+// holds fails at once with noproc and a lost node with {nodedown, Node}.
+Co<CallResult> call_remote_name(Self self, RemoteName to, Term request, milliseconds timeout) {
   Ref ref = self.make_ref();
-  dist->monitor_node(self, to.node, true);
-  self.send(to, tuple(a.gen_call, tuple(self.pid(), ref), std::move(request)));
-  auto rcv = self.receive(TaggedBy{ref}, NodeDown{to.node}).since(ref);
+  self.monitor(to, ref);
+  self.send(to, tuple(gen_atoms().gen_call, tuple(self.pid(), ref), std::move(request)));
+  auto rcv = self.receive(TaggedBy{ref}, DownOf{ref}).since(ref);
   set_timeout(rcv, timeout);
   Message m = co_await rcv;
-  dist->monitor_node(self, to.node, false);
-  if (!m.timed_out() && m.clause() == 1) co_return CallResult::error(tuple(a.nodedown, to.node));
-  detail::flush_since(self, ref, node_down, &to.node);  // ours, if it came meanwhile
-  if (!m.timed_out()) co_return CallResult::reply(m[1]);
-  std::optional<Term> late = detail::take_since(self, ref, tagged_by, &ref);
-  co_return late ? CallResult::reply((*late)[1]) : CallResult::error(a.timeout);
+  co_return call_outcome(self, m, ref, to.node);
 }
 
 [[noreturn]] void call_failed(const Server& server, const Term& request, milliseconds timeout,
@@ -511,17 +516,7 @@ Co<CallOut<kThrows>> do_call(Self self, Server server, Term request, millisecond
     auto rcv = self.receive(TaggedBy{ref}, DownOf{ref}).since(ref);
     set_timeout(rcv, timeout);
     Message m = co_await rcv;
-    if (m.timed_out()) {
-      detail::demonitor_flush(self, ref);
-      // The reply may have come with the timer (OTP 24 looks once more too).
-      std::optional<Term> late = detail::take_since(self, ref, tagged_by, &ref);
-      result = late ? CallResult::reply((*late)[1]) : CallResult::error(a.timeout);
-    } else if (m.clause() == 1) {
-      result = CallResult::error(down_reason(m[4], *pid));
-    } else {
-      detail::demonitor_flush(self, ref);
-      result = CallResult::reply(m[1]);
-    }
+    result = call_outcome(self, m, ref, detail::node_of(*pid));
   }
   if constexpr (kThrows) {
     if (!result.ok()) call_failed(server, request, timeout, result.reason());
@@ -587,7 +582,7 @@ Co<> stop(Self self, Server server, Term reason, milliseconds timeout) {
     detail::demonitor_flush(self, ref);
     throw ErlangError(a.timeout);
   }
-  Term why = down_reason(m[4], *pid);
+  Term why = down_reason(m[4], detail::node_of(*pid));
   if (why != reason) throw ErlangError(why);
 }
 

@@ -192,11 +192,7 @@ void RuntimeImpl::terminate(Process* p) {
     s->payload = reason;
     deliver(s);
   }
-  for (const MonitorEntry& m : monitors) {
-    Signal* s = make_signal(SignalKind::kDemonitor, self, m.pid);
-    s->ref = m.ref;
-    deliver(s);
-  }
+  for (const MonitorEntry& m : monitors) send_demonitor(self, m.pid, m.ref);
 
   ExitWaiter* waiter = p->waiter;
   p->waiter = nullptr;
@@ -379,6 +375,34 @@ void RuntimeImpl::send_named(Pid from, RemoteName to, Term message) {
     if (auto pid = whereis(to.name)) send(from, *pid, std::move(message));
 }
 
+void RuntimeImpl::monitor_name(Pid watcher, RemoteName to, Ref ref, bool on) {
+  flush_sends();
+  Distribution* d = dist_.load(std::memory_order_acquire);
+  if (d && d->monitor_name(watcher, to, ref, on)) return;
+  // The name is this node's (or, with no network, the node is unreachable).
+  const bool here = d || to.node == NodeTable::identity(node_).name;
+  std::optional<Pid> holder = here ? whereis(to.name) : std::nullopt;
+  if (holder) {
+    Signal* s = make_signal(on ? SignalKind::kMonitor : SignalKind::kDemonitor, watcher, *holder);
+    s->ref = ref;
+    return deliver(s);
+  }
+  if (!on) return;
+  static const Atom noproc("noproc"), noconnection("noconnection");
+  Signal* down = make_signal(SignalKind::kDown, detail::name_marker(to), watcher);
+  down->ref = ref;
+  down->payload = here ? noproc : noconnection;
+  deliver(down);
+}
+
+void RuntimeImpl::send_demonitor(Pid watcher, Pid target, Ref ref) {
+  if (detail::is_name_marker(target))
+    return monitor_name(watcher, detail::marker_name(target), ref, false);
+  Signal* s = make_signal(SignalKind::kDemonitor, watcher, target);
+  s->ref = ref;
+  deliver(s);
+}
+
 // The target is gone (noproc) or out of reach (noconnection): a link or monitor learns it
 // at once; the rest is dropped.
 void RuntimeImpl::bounce(Signal* s, const Atom& reason) {
@@ -516,13 +540,19 @@ void RuntimeImpl::drain(Process* p) {
       }
       case SignalKind::kDown: {
         bool active;
+        Pid target;
         {
           MetaLock lock(*p);
-          active = p->rel().remove_monitor(s->ref);
+          active = p->rel().remove_monitor(s->ref, &target);
         }
         if (active) {  // a demonitored ref's DOWN never shows up
           static const Atom process("process");
-          s->payload = tuple(kDownTag(), s->ref, process, s->from, s->payload);
+          Term object = s->from;
+          if (detail::is_name_marker(target)) {
+            RemoteName n = detail::marker_name(target);
+            object = tuple(n.name, n.node);
+          }
+          s->payload = tuple(kDownTag(), s->ref, process, object, s->payload);
           add_owned(p->removed, -1);  // a signal became a message
           append_saved(p, s);
           continue;

@@ -134,6 +134,11 @@ class RuntimeImpl {
   void set_distribution(Distribution* d) { dist_.store(d, std::memory_order_release); }
   Distribution* distribution() const { return dist_.load(std::memory_order_acquire); }
   void send_exit(Pid from, Pid to, Term reason, bool linked);
+  // monitor(process, {Name, Node}) on, or off: the watcher holds it under name_marker(to).
+  void monitor_name(Pid watcher, RemoteName to, Ref ref, bool on);
+  // Tells a monitor's target (a pid, or the holder of a name) that `watcher` no longer
+  // watches it under `ref`.
+  void send_demonitor(Pid watcher, Pid target, Ref ref);
   bool trace(Pid target, Pid tracer, bool on);
 
   // --- receive (called on the process's worker) ---

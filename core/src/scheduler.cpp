@@ -141,16 +141,23 @@ void RuntimeImpl::stop() {
 // ---------------------------------------------------------------------------------------
 // Waking and queueing
 
+// A sender links its signal into the inbox, then reads `state`; the worker sets `state` to
+// kRunning, then drains the inbox. Each is a store followed by a load of another location,
+// which release/acquire (and x86's store buffer) lets both see stale: the sender reads
+// kRunnable and leaves it to the run, the run misses the signal and goes to kWaiting,
+// and the process sleeps with a message in its inbox (savina big hung once in ~25 runs).
+// Both sides are seq_cst (Mailbox's link store, these loads and kRunning stores), so at
+// least one of them sees the other.
 void RuntimeImpl::wake(Process* p) {
-  ProcState s = p->state.load(std::memory_order_acquire);
+  ProcState s = p->state.load(std::memory_order_seq_cst);
   for (;;) {
     if (s == ProcState::kWaiting) {
-      if (p->state.compare_exchange_weak(s, ProcState::kRunnable, std::memory_order_acq_rel)) {
+      if (p->state.compare_exchange_weak(s, ProcState::kRunnable, std::memory_order_seq_cst)) {
         enqueue(p);
         return;
       }
     } else if (s == ProcState::kRunning) {
-      if (p->state.compare_exchange_weak(s, ProcState::kRunningNotified, std::memory_order_acq_rel))
+      if (p->state.compare_exchange_weak(s, ProcState::kRunningNotified, std::memory_order_seq_cst))
         return;
     } else {
       return;  // already queued, already notified, or exiting
@@ -254,7 +261,7 @@ void RuntimeImpl::run(Worker* w, Process* p) {
 }
 
 void RuntimeImpl::run_slices(Process* p) {
-  p->state.store(ProcState::kRunning, std::memory_order_release);
+  p->state.store(ProcState::kRunning, std::memory_order_seq_cst);  // before drain: see wake
   p->budget_used = 0;
   for (;;) {
     drain(p);
@@ -262,9 +269,9 @@ void RuntimeImpl::run_slices(Process* p) {
     if (p->pending && !p->yield_requested && !try_complete(p)) {
       ProcState expected = ProcState::kRunning;
       if (p->state.compare_exchange_strong(expected, ProcState::kWaiting,
-                                           std::memory_order_acq_rel))
+                                           std::memory_order_seq_cst))
         return;
-      p->state.store(ProcState::kRunning, std::memory_order_release);  // notified: look again
+      p->state.store(ProcState::kRunning, std::memory_order_seq_cst);  // notified: look again
       continue;
     }
     if (p->yield_requested || p->budget_used >= kBudget) {

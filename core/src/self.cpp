@@ -121,6 +121,20 @@ void Self::monitor(Pid other, Ref ref) const {
   impl(rt_).deliver(s);
 }
 
+Ref Self::monitor(RemoteName to) const {
+  Ref ref = rt_->make_ref();
+  monitor(to, ref);
+  return ref;
+}
+
+void Self::monitor(RemoteName to, Ref ref) const {
+  {
+    MetaLock lock(*p_);
+    p_->rel().add_monitor(ref, detail::name_marker(to));
+  }
+  impl(rt_).monitor_name(pid(), to, ref, true);
+}
+
 bool Self::demonitor(Ref ref, bool flush) const {
   Pid target;
   bool active;
@@ -128,11 +142,7 @@ bool Self::demonitor(Ref ref, bool flush) const {
     MetaLock lock(*p_);
     active = p_->rel().remove_monitor(ref, &target);
   }
-  if (active) {
-    Signal* s = impl(rt_).make_signal(SignalKind::kDemonitor, pid(), target);
-    s->ref = ref;
-    impl(rt_).deliver(s);
-  }
+  if (active) impl(rt_).send_demonitor(pid(), target, ref);
   if (flush) {
     // A DOWN already in the mailbox goes; one still in flight is dropped on arrival.
     impl(rt_).drain(p_);

@@ -14,6 +14,7 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <set>
 #include <stdexcept>
 #include <unordered_map>
 #include <unordered_set>
@@ -149,8 +150,9 @@ struct Node::Impl final : detail::ClusterPeers {
     std::vector<Pending> pending;  // frames waiting for the connection, with their senders
     std::unordered_set<CrossRelation, CrossRelationHash> relations;
     std::vector<Pid> node_monitors;
-    std::unordered_map<std::uint64_t, Pid> spawns;  // request id (= ref id) -> requester
-    std::string last_error;                         // why the last attempt to reach it failed
+    std::unordered_map<std::uint64_t, Pid> spawns;         // request id (= ref id) -> requester
+    std::set<std::pair<std::uint64_t, Ref>> name_watches;  // (watcher, ref): {Name, peer}
+    std::string last_error;  // why the last attempt to reach it failed
   };
 
   Node& node;
@@ -481,6 +483,64 @@ struct Node::Impl final : detail::ClusterPeers {
     if (ch && push(*ch, frame, from) == net::Outbox::Result::kQueued) count_message(*ch);
   }
 
+  // monitor(process, {Name, Node}) on a peer: the watch is remembered here (not as a
+  // CrossRelation, as the pid it ends up on is not known) so a lost peer fires its DOWN.
+  bool monitor_name(Pid watcher, RemoteName to, Ref ref, bool on) {
+    Atom target(canonical(to.node.text()).to_string());
+    if (target == name) return false;
+    thread_local net::FrameEncoder encoder;
+    FrameScratch scratch;
+    std::vector<std::byte>& frame = scratch.bytes();
+    detail::encode_name_monitor(encoder, frame, watcher, to.name, ref, on);
+    std::optional<net::Channel> ch;
+    {
+      std::unique_lock lock(mutex);
+      if (stopping) return true;
+      if (blocked.contains(target.index())) {
+        lock.unlock();
+        if (on)
+          detail::deliver_signal(runtime, SignalKind::kDown, Pid(), watcher, ref,
+                                 atom_noconnection());
+        return true;
+      }
+      Peer& p = peer_named(target);
+      auto key = std::pair{watcher.bits(), ref};
+      if (on)
+        p.name_watches.insert(key);
+      else if (!p.name_watches.erase(key))
+        return true;  // its DOWN has come already
+      ch = channel_or_queue(p, frame, watcher);
+    }
+    if (ch) push(*ch, frame, watcher);
+    return true;
+  }
+
+  // The watched side: the monitor goes to whatever holds the name now, noproc if nothing.
+  // A demonitor finds the holder the same way; if the name has moved meanwhile, the old
+  // holder keeps the watch until it exits, and its DOWN is dropped by the watcher.
+  void on_monitor_name(net::ConnectionId id, wire::Frame::Reader f) {
+    auto b = f.isMonitor() ? f.getMonitor() : f.getDemonitor();
+    auto text = b.getTo().getName();
+    Pid watcher = net::read_pid(b.getFrom());
+    Ref ref = net::read_ref(b.getRef());
+    std::optional<Pid> holder = runtime.whereis(Atom(std::string_view(text.cStr(), text.size())));
+    if (!holder) {
+      if (f.isMonitor())
+        detail::deliver_signal(runtime, SignalKind::kDown, Pid(index, 0, 0), watcher, ref,
+                               atom_noproc());
+      return;
+    }
+    InboundSignal s{f.isMonitor() ? SignalKind::kMonitor : SignalKind::kDemonitor, watcher, *holder,
+                    ref};
+    {
+      std::lock_guard lock(mutex);
+      auto it = conn_peer.find(id);
+      if (it == conn_peer.end()) return;
+      note_inbound(peers.at(it->second), s);
+    }
+    detail::deliver_signal(runtime, s.kind, s.from, s.to, s.ref, {});
+  }
+
   // --- the transport's side (loop thread) ---
 
   net::TransportHandler::Verdict on_hello(net::ConnectionId id, const net::PeerInfo& info) {
@@ -643,7 +703,9 @@ struct Node::Impl final : detail::ClusterPeers {
     auto relations = std::move(p.relations);
     auto monitors = std::move(p.node_monitors);
     auto spawns = std::move(p.spawns);
+    auto name_watches = std::move(p.name_watches);
     p.relations.clear();
+    p.name_watches.clear();
     p.node_monitors.clear();
     p.spawns.clear();
     Atom lost = p.name;
@@ -668,6 +730,9 @@ struct Node::Impl final : detail::ClusterPeers {
           break;
       }
     }
+    for (const auto& [watcher, ref] : name_watches)
+      detail::deliver_signal(runtime, SignalKind::kDown, Pid(), Pid::from_bits(watcher), ref,
+                             reason);
     static const Atom nodedown("nodedown");
     for (Pid w : monitors) runtime.send(w, tuple(nodedown, lost));
     for (auto& [id, requester] : spawns)
@@ -683,7 +748,9 @@ struct Node::Impl final : detail::ClusterPeers {
         std::lock_guard lock(mutex);
         auto it = conn_peer.find(id);
         if (it == conn_peer.end()) return;
-        note_inbound(peers.at(it->second), s);
+        Peer& p = peers.at(it->second);
+        note_inbound(p, s);
+        if (s.kind == SignalKind::kDown) p.name_watches.erase({s.to.bits(), s.ref});
       }
       return detail::deliver_signal(runtime, s.kind, s.from, s.to, s.ref, std::move(s.payload),
                                     s.linked);
@@ -698,6 +765,9 @@ struct Node::Impl final : detail::ClusterPeers {
           detail::deliver_signal(runtime, SignalKind::kMessage, from, *pid, {}, std::move(message));
         return;
       }
+      case wire::Frame::MONITOR:  // by name: decode_signal took those by pid
+      case wire::Frame::DEMONITOR:
+        return on_monitor_name(id, f);
       case wire::Frame::SPAWN_REQUEST:
         return on_spawn_request(id, f.getSpawnRequest());
       case wire::Frame::SPAWN_REPLY:
@@ -1095,6 +1165,9 @@ void Node::route(const detail::Signal& s) {
 }
 void Node::send_named(Pid from, RemoteName to, Term message) {
   impl_->send_named(from, to, std::move(message));
+}
+bool Node::monitor_name(Pid watcher, RemoteName to, Ref ref, bool on) {
+  return impl_->monitor_name(watcher, to, ref, on);
 }
 
 namespace {

@@ -56,6 +56,17 @@ void encode_signal(net::FrameEncoder& encoder, std::vector<std::byte>& out, cons
   });
 }
 
+void encode_name_monitor(net::FrameEncoder& encoder, std::vector<std::byte>& out, Pid watcher,
+                         Atom name, Ref ref, bool on) {
+  encoder.encode(out, [&](wire::Frame::Builder f) {
+    auto b = on ? f.initMonitor() : f.initDemonitor();
+    net::write_pid(b.initFrom(), watcher);
+    std::string_view text = name.text();
+    b.getTo().setName(capnp::Text::Reader(text.data(), text.size()));
+    net::write_ref(b.initRef(), ref);
+  });
+}
+
 bool decode_signal(wire::Frame::Reader f, InboundSignal& out) {
   using net::read_pid;
   using net::read_ref;

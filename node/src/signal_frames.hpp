@@ -13,6 +13,10 @@ namespace ember::detail {
 // Appends the frame for `s` (a message, link, unlink, exit, monitor, demonitor or DOWN).
 void encode_signal(net::FrameEncoder& encoder, std::vector<std::byte>& out, const Signal& s);
 
+// Appends a monitor (on) or demonitor (off) of the name `name` on the receiving node.
+void encode_name_monitor(net::FrameEncoder& encoder, std::vector<std::byte>& out, Pid watcher,
+                         Atom name, Ref ref, bool on);
+
 // A decoded process-signal frame, ready for deliver_signal. Throws WireError (via the
 // term codec) for hostile content.
 struct InboundSignal {

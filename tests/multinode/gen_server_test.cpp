@@ -59,14 +59,16 @@ TEST_CASE("gen_server: call and cast a server in another OS process, by pid and 
   ClusterTest t;
   auto& b = t.cluster.start("b");
   REQUIRE(t.cluster.wait_for_mesh());
-  Term by_pid, by_name, dead;
+  Term by_pid, by_name, dead, unnamed;
   t.cluster.run([&](Self self) -> Proc {
     Pid server = co_await start_where(self, b.name());
     if (!server.valid()) co_return;
     by_pid = co_await gen_server::call(self, server, "hello"_a, 10s);
     by_name = co_await gen_server::call(self, RemoteName{"where"_a, b.name()}, 42, 10s);
-    // A server that has stopped: noproc, from the DOWN of the remote monitor. (A name that
-    // is not registered there is a timeout instead: docs/ARCHITECTURE.md, GenServer.)
+    // A name nothing holds there, and a server that has stopped: noproc, from the DOWN of
+    // the monitor of {Name, Node} and of the pid.
+    CallResult n = co_await gen_server::try_call(self, RemoteName{"nobody"_a, b.name()}, 1, 30s);
+    unnamed = n.ok() ? Term("ok"_a) : n.reason();
     co_await gen_server::stop(self, server);
     CallResult r = co_await gen_server::try_call(self, server, 1, 10s);
     dead = r.ok() ? Term("ok"_a) : r.reason();
@@ -74,6 +76,7 @@ TEST_CASE("gen_server: call and cast a server in another OS process, by pid and 
   CHECK(by_pid == tuple("hello"_a, b.name()));
   CHECK(by_name == tuple(42, b.name()));
   CHECK(dead == "noproc"_a);
+  CHECK(unnamed == "noproc"_a);
   t.teardown();
 }
 

@@ -98,6 +98,21 @@ TEST_CASE("GenServer remote: a dead remote server is noproc and a timeout is a t
   CHECK(text(timeout) == "{error,timeout}");
 }
 
+TEST_CASE("GenServer remote: a call to {Name, Node} that nothing holds is noproc at once") {
+  Node origin(config("gsorigin")), peer(config("gspeer"));
+  Term reason;
+  std::chrono::milliseconds took{0};
+  origin.runtime().run([&](Self self) -> Proc {
+    auto t0 = Clock::now();
+    CallResult r =
+        co_await gen_server::try_call(self, RemoteName{"nobody_here"_a, peer.name()}, "a"_a, 30s);
+    took = std::chrono::duration_cast<milliseconds>(Clock::now() - t0);
+    reason = r.reason();
+  });
+  CHECK(reason == "noproc"_a);  // gen:do_call's monitor of {Name, Node}: DOWN noproc
+  CHECK(took < 10000ms);        // not the call's 30 s timeout
+}
+
 TEST_CASE(
     "GenServer remote: a call to a server on a node that halts fails at once with {nodedown, "
     "Node}") {

@@ -32,6 +32,25 @@ class Distribution {
   // when the connection to `node` is lost, or at once if it cannot be made. Stackable.
   // Node's monitor_node overrides it; this default (no network) sends nodedown at once.
   virtual bool monitor_node(Self self, Atom node, bool on);
+  // erlang:monitor(process, {Name, Node}) (on) and its demonitor (off) for `watcher`,
+  // under `ref`. The node asks `to.node` to watch whatever holds the name there; the DOWN
+  // (noproc when nothing does, noconnection when the node is lost or cannot be reached)
+  // comes back to `watcher`. Returns false when `to.node` is this node: the runtime
+  // resolves the name itself. This default (no network) says every node is this one.
+  virtual bool monitor_name(Pid watcher, RemoteName to, Ref ref, bool on);
 };
+
+namespace detail {
+
+// A monitor of {Name, Node} is held under this pseudo pid: generation 0, which no process
+// has, with the node in its node bits and the name's atom in its slot, so the DOWN can
+// name {Name, Node} as Erlang's does.
+Pid name_marker(RemoteName to);
+constexpr bool is_name_marker(Pid p) {
+  return p.valid() && p.generation() == 0;
+}
+RemoteName marker_name(Pid marker);
+
+}  // namespace detail
 
 }  // namespace ember

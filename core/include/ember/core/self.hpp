@@ -165,6 +165,11 @@ class Self {
   Ref monitor(Pid pid) const;
   // Monitors under a ref made earlier with make_ref() (Task tags its reply with it).
   void monitor(Pid pid, Ref ref) const;
+  // erlang:monitor(process, {Name, Node}): watches whatever holds the name on that node
+  // (this one or another) when the monitor arrives. The DOWN names {Name, Node}; its
+  // reason is noproc when nothing holds the name, noconnection when the node is lost.
+  Ref monitor(RemoteName to) const;
+  void monitor(RemoteName to, Ref ref) const;
   // Removes the monitor; with flush, also a DOWN for it already in the mailbox. Either
   // way no DOWN for `ref` is received afterwards. Returns true, as Erlang's does.
   bool demonitor(Ref ref, bool flush = false) const;

@@ -131,6 +131,7 @@ class Node final : public Distribution {
   // Distribution (called by the runtime).
   void route(const detail::Signal& s) override;
   void send_named(Pid from, RemoteName to, Term message) override;
+  bool monitor_name(Pid watcher, RemoteName to, Ref ref, bool on) override;
 
   // The node's I/O loop, for node-layer code that runs beside it (http_get); valid while
   // the node's processes run.
