@@ -151,6 +151,7 @@ class RuntimeImpl {
   // --- scheduler ---
   void enqueue(Process* p);
   void wake(Process* p);
+  static void mark_running(Process* p);
 
   // --- blocking pool ---
   void submit_blocking(std::function<void()> job);

@@ -146,23 +146,35 @@ void RuntimeImpl::stop() {
 // which release/acquire (and x86's store buffer) lets both see stale: the sender reads
 // kRunnable and leaves it to the run, the run misses the signal and goes to kWaiting,
 // and the process sleeps with a message in its inbox (savina big hung once in ~25 runs).
-// Both sides are seq_cst (Mailbox's link store, these loads and kRunning stores), so at
-// least one of them sees the other.
+// A seq_cst fence on each side (here and after each kRunning store) makes at least one of
+// them see the other. A sender that finds the process waiting needs none: its CAS wins
+// only once the run has given up, and the next run starts after the enqueue.
 void RuntimeImpl::wake(Process* p) {
-  ProcState s = p->state.load(std::memory_order_seq_cst);
+  ProcState s = p->state.load(std::memory_order_acquire);
+  bool fenced = false;
   for (;;) {
     if (s == ProcState::kWaiting) {
-      if (p->state.compare_exchange_weak(s, ProcState::kRunnable, std::memory_order_seq_cst)) {
+      if (p->state.compare_exchange_weak(s, ProcState::kRunnable, std::memory_order_acq_rel)) {
         enqueue(p);
         return;
       }
+    } else if (!fenced) {
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+      fenced = true;
+      s = p->state.load(std::memory_order_acquire);
     } else if (s == ProcState::kRunning) {
-      if (p->state.compare_exchange_weak(s, ProcState::kRunningNotified, std::memory_order_seq_cst))
+      if (p->state.compare_exchange_weak(s, ProcState::kRunningNotified, std::memory_order_acq_rel))
         return;
     } else {
       return;  // already queued, already notified, or exiting
     }
   }
+}
+
+// Before a run looks at its inbox (see wake).
+void RuntimeImpl::mark_running(Process* p) {
+  p->state.store(ProcState::kRunning, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
 }
 
 void RuntimeImpl::enqueue(Process* p) {
@@ -261,7 +273,7 @@ void RuntimeImpl::run(Worker* w, Process* p) {
 }
 
 void RuntimeImpl::run_slices(Process* p) {
-  p->state.store(ProcState::kRunning, std::memory_order_seq_cst);  // before drain: see wake
+  mark_running(p);
   p->budget_used = 0;
   for (;;) {
     drain(p);
@@ -269,9 +281,9 @@ void RuntimeImpl::run_slices(Process* p) {
     if (p->pending && !p->yield_requested && !try_complete(p)) {
       ProcState expected = ProcState::kRunning;
       if (p->state.compare_exchange_strong(expected, ProcState::kWaiting,
-                                           std::memory_order_seq_cst))
+                                           std::memory_order_acq_rel))
         return;
-      p->state.store(ProcState::kRunning, std::memory_order_seq_cst);  // notified: look again
+      mark_running(p);  // notified: look again
       continue;
     }
     if (p->yield_requested || p->budget_used >= kBudget) {

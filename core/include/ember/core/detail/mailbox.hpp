@@ -10,9 +10,8 @@ namespace ember::detail {
 // Dmitry Vyukov's intrusive MPSC queue: a push is one exchange and one store, a pop
 // touches only the consumer's end. A push racing with the consumer may be briefly
 // invisible (pop returns null while it links in); the scheduler's state machine makes
-// the pusher wake the process after the push completes, so nothing is lost. The link
-// store and the consumer's loads are seq_cst: the pusher reads the process's state next,
-// and the worker stores that state before it pops (RuntimeImpl::wake says why).
+// the pusher wake the process after the push completes, so nothing is lost (the fences
+// in RuntimeImpl::wake and run_slices order the push against the worker's last look).
 class Mailbox {
  public:
   Mailbox() : head_(&stub_), tail_(&stub_) {}
@@ -24,26 +23,26 @@ class Mailbox {
   // Any thread: first..last already linked through `next`, last's next null.
   void push_chain(Signal* first, Signal* last) noexcept {
     SignalLink* prev = head_.exchange(last, std::memory_order_acq_rel);
-    prev->next.store(first, std::memory_order_seq_cst);
+    prev->next.store(first, std::memory_order_release);
   }
 
   // Owner only. Null when empty (or when a push is still linking in).
   Signal* pop() noexcept {
     SignalLink* tail = tail_;
-    SignalLink* next = tail->next.load(std::memory_order_seq_cst);
+    SignalLink* next = tail->next.load(std::memory_order_acquire);
     if (tail == &stub_) {
       if (!next) return nullptr;
       tail_ = next;
       tail = next;
-      next = next->next.load(std::memory_order_seq_cst);
+      next = next->next.load(std::memory_order_acquire);
     }
     if (next) {
       tail_ = next;
       return static_cast<Signal*>(tail);
     }
-    if (tail != head_.load(std::memory_order_seq_cst)) return nullptr;  // push in progress
+    if (tail != head_.load(std::memory_order_acquire)) return nullptr;  // push in progress
     push_link(&stub_);
-    next = tail->next.load(std::memory_order_seq_cst);
+    next = tail->next.load(std::memory_order_acquire);
     if (next) {
       tail_ = next;
       return static_cast<Signal*>(tail);
@@ -55,7 +54,7 @@ class Mailbox {
   void push_link(SignalLink* s) noexcept {
     s->next.store(nullptr, std::memory_order_relaxed);
     SignalLink* prev = head_.exchange(s, std::memory_order_acq_rel);
-    prev->next.store(s, std::memory_order_seq_cst);
+    prev->next.store(s, std::memory_order_release);
   }
 
   std::atomic<SignalLink*> head_;  // producers
