@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <string>
+#include <string_view>
 
 #include "ember/core/node_table.hpp"
 
@@ -127,9 +128,44 @@ Atom read_atom(capnp::Text::Reader text) {
   return a;
 }
 
+// The last two nodes this thread decoded: a Send names two (from and to), and a
+// connection's frames name the same two over and over. NodeTable entries never change,
+// so a (name, creation) seen once maps to the same index for the life of the process;
+// this spares hashing and interning the name text twice per message.
+struct NodeCache {
+  struct Entry {
+    std::string name;
+    std::uint32_t creation = 0;
+    std::uint32_t index = 0;
+    bool used = false;
+  };
+  Entry entries[2];
+  unsigned next = 0;
+
+  const Entry* find(std::string_view name, std::uint32_t creation) const {
+    for (const Entry& e : entries)
+      if (e.used && e.creation == creation && e.name == name) return &e;
+    return nullptr;
+  }
+  void add(std::string_view name, std::uint32_t creation, std::uint32_t index) {
+    Entry& e = entries[next];
+    next ^= 1;
+    e.name.assign(name);
+    e.creation = creation;
+    e.index = index;
+    e.used = true;
+  }
+};
+
 std::uint32_t read_node(wire::NodeId::Reader in) {
-  auto index = NodeTable::intern(read_atom(in.getName()), in.getCreation());
+  thread_local NodeCache cache;
+  auto text = in.getName();
+  std::string_view name(text.cStr(), text.size());
+  std::uint32_t creation = in.getCreation();
+  if (const NodeCache::Entry* e = cache.find(name, creation)) return e->index;
+  auto index = NodeTable::intern(read_atom(text), creation);
   if (!index) fail("node table full");
+  cache.add(name, creation, *index);
   return *index;
 }
 

@@ -202,6 +202,20 @@ struct Node::Impl final : detail::ClusterPeers {
     return *i;
   }
 
+  // The transport's loop thread listens before its constructor returns, so a peer that
+  // dials that very moment (a cluster rejoining a restarted node does) reaches our
+  // handlers before `transport` is assigned; they wait for it instead of calling through
+  // null (ember-node segfaulted at start in tests/docker/netns_cluster_test.sh). Every
+  // connection starts with on_hello or on_refused, so on_frame needs no wait of its own.
+  std::atomic<bool> transport_set{false};
+  std::mutex transport_mutex;
+  std::condition_variable transport_cv;
+  void await_transport() {
+    if (transport_set.load(std::memory_order_acquire)) return;
+    std::unique_lock lock(transport_mutex);
+    transport_cv.wait(lock, [&] { return transport_set.load(std::memory_order_acquire); });
+  }
+
   void start() {
     net::TransportConfig tc;
     tc.self = {std::string(name.text()), creation, 0, config.hidden,
@@ -215,15 +229,25 @@ struct Node::Impl final : detail::ClusterPeers {
     tc.max_message_bytes = config.max_message_bytes;
     tc.outbox.busy_bytes = config.busy_bytes;
     net::TransportHandler h;
-    h.on_hello = [this](net::ConnectionId id, const net::PeerInfo& p) { return on_hello(id, p); };
-    h.on_up = [this](net::ConnectionId id, const net::PeerInfo& p) { on_up(id, p); };
+    h.on_hello = [this](net::ConnectionId id, const net::PeerInfo& p) {
+      await_transport();
+      return on_hello(id, p);
+    };
+    h.on_up = [this](net::ConnectionId id, const net::PeerInfo& p) {
+      await_transport();
+      on_up(id, p);
+    };
     h.on_frame = [this](net::ConnectionId id, wire::Frame::Reader f) {
       detail::begin_delivery_batch(runtime);
       on_frame(id, f);
     };
     h.on_frames_end = [this] { detail::end_delivery_batch(runtime); };
-    h.on_down = [this](net::ConnectionId id, const std::string& why) { on_down(id, why); };
+    h.on_down = [this](net::ConnectionId id, const std::string& why) {
+      await_transport();
+      on_down(id, why);
+    };
     h.on_refused = [this](net::ConnectionId id, const std::string& addr, const std::string& why) {
+      await_transport();
       on_refused(id, addr, why);
     };
     // The services' watcher processes first: once the transport listens, a peer's
@@ -232,6 +256,11 @@ struct Node::Impl final : detail::ClusterPeers {
     detail::PgAccess::start(groups);
     runtime.set_distribution(&node);
     transport = std::make_unique<net::Transport>(std::move(tc), std::move(h));
+    {
+      std::lock_guard lock(transport_mutex);
+      transport_set.store(true, std::memory_order_release);
+    }
+    transport_cv.notify_all();
     // Before any process runs: a port that cannot be bound fails the constructor cleanly.
     if (config.metrics_port)
       metrics = std::make_unique<detail::MetricsServer>(

@@ -72,6 +72,25 @@ TEST_CASE("pids carry their node's name and creation on the wire") {
   CHECK(other.slot() == p.slot());
 }
 
+TEST_CASE("pids of many nodes and incarnations, decoded in turn, keep their own node") {
+  // read_node remembers the last nodes it decoded: nodes that take turns, and two
+  // incarnations of one name, must never be mixed up.
+  std::vector<Pid> pids;
+  for (std::uint32_t creation : {1u, 2u})
+    for (const char* name : {"a@h:1", "b@h:1", "c@h:1", "a@h:10"}) {
+      auto index = NodeTable::intern(Atom(name), creation);
+      REQUIRE(index);
+      pids.push_back(Pid(*index, 5, 1));
+    }
+  for (int round = 0; round < 3; ++round)
+    for (std::size_t i = 0; i < pids.size(); i += 1 + round) {
+      capnp::MallocMessageBuilder msg;
+      auto w = msg.initRoot<wire::Pid>();
+      write_pid(w, pids[i]);
+      CHECK(read_pid(w.asReader()) == pids[i]);
+    }
+}
+
 TEST_CASE("an unsorted or duplicated map from a peer is put in order") {
   capnp::MallocMessageBuilder msg;
   auto entries = msg.initRoot<wire::Term>().initMap(3);
