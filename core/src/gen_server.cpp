@@ -34,7 +34,6 @@ const GenAtoms& gen_atoms() {
                           Atom("already_started"),
                           Atom("calling_self"),
                           Atom("infinity"),
-                          Atom("$ember_pid"),
                           Atom("unknown_system_msg"),
                           Atom("bad_continue")};
   return a;
@@ -326,10 +325,8 @@ Proc server_main(Self self, std::unique_ptr<GenServer> server, ServerStart start
           if (request.is_tuple(2) && request[0].is(a.terminate)) {
             stop_reason = request[1];  // sys:terminate: no reply, the DOWN answers
           } else {
-            Term answer = request.is(a.ember_pid)
-                              ? Term(self.pid())
-                              : tuple(atoms::error(), tuple(a.unknown_system_msg, request));
-            gen_server::reply(self, e.from, answer);
+            gen_server::reply(self, e.from,
+                              tuple(atoms::error(), tuple(a.unknown_system_msg, request)));
             result = GenServer::Result();  // noreply
           }
         } else if (t.is_tuple(3) && t[0].is(a.exit) && t[1].is_pid() && t[1].pid() == parent &&
@@ -405,20 +402,10 @@ struct DownOf {  // {'DOWN', Ref, _, _, _}
     return tag.is_ref() && tag.ref() == ref;
   }
 };
-struct NodeDown {  // {nodedown, Node}
-  Atom node;
-  bool operator()(const Term& m) const {
-    return m.is_tuple(2) && m[0].is(gen_atoms().nodedown) && m[1].is(node);
-  }
-};
 
 bool tagged_by(void* arg, const Term& m, std::size_t& clause) {
   clause = 0;
   return TaggedBy{*static_cast<Ref*>(arg)}(m);
-}
-bool node_down(void* arg, const Term& m, std::size_t& clause) {
-  clause = 0;
-  return NodeDown{*static_cast<Atom*>(arg)}(m);
 }
 
 Term timeout_term(milliseconds t) {
@@ -550,31 +537,23 @@ Sent reply(Self self, const From& from, Term value) {
 }
 
 Co<> stop(Self self, Server server, Term reason, milliseconds timeout) {
+  // proc_lib:stop: monitor the server (a name elsewhere by name), ask it to terminate,
+  // wait for its DOWN; noproc and a lost node come as that DOWN too.
   const GenAtoms& a = gen_atoms();
-  std::optional<Pid> pid;
-  if (by_remote_name(self, server)) {
-    // A name elsewhere cannot be monitored: ask the server for its pid first.
-    RemoteName to = server.remote();
-    Distribution* dist = self.runtime().distribution();
-    if (!dist) throw ErlangError(tuple(a.nodedown, to.node));
-    Ref ref = self.make_ref();
-    dist->monitor_node(self, to.node, true);
-    self.send(to, tuple(a.system, tuple(self.pid(), ref), a.ember_pid));
-    auto rcv = self.receive(TaggedBy{ref}, NodeDown{to.node}).since(ref);
-    set_timeout(rcv, timeout);
-    Message m = co_await rcv;
-    dist->monitor_node(self, to.node, false);
-    if (!m.timed_out() && m.clause() == 1) throw ErlangError(tuple(a.nodedown, to.node));
-    detail::flush_since(self, ref, node_down, &to.node);
-    if (m.timed_out()) throw ErlangError(a.timeout);
-    pid = m[1].pid();
-  } else {
-    pid = local_target(self, server);
-  }
-  if (!pid) throw ErlangError(a.noproc);
   Ref ref = self.make_ref();
-  self.monitor(*pid, ref);
-  self.send(*pid, tuple(a.system, tuple(self.pid(), ref), tuple(a.terminate, reason)));
+  Term request = tuple(a.system, tuple(self.pid(), ref), tuple(a.terminate, reason));
+  Atom node;
+  if (by_remote_name(self, server)) {
+    node = server.remote().node;
+    self.monitor(server.remote(), ref);
+    self.send(server.remote(), std::move(request));
+  } else {
+    std::optional<Pid> pid = local_target(self, server);
+    if (!pid) throw ErlangError(a.noproc);
+    node = detail::node_of(*pid);
+    self.monitor(*pid, ref);
+    self.send(*pid, std::move(request));
+  }
   auto rcv = self.receive(DownOf{ref}).since(ref);
   set_timeout(rcv, timeout);
   Message m = co_await rcv;
@@ -582,7 +561,7 @@ Co<> stop(Self self, Server server, Term reason, milliseconds timeout) {
     detail::demonitor_flush(self, ref);
     throw ErlangError(a.timeout);
   }
-  Term why = down_reason(m[4], detail::node_of(*pid));
+  Term why = down_reason(m[4], node);
   if (why != reason) throw ErlangError(why);
 }
 

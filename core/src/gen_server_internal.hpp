@@ -12,7 +12,7 @@ namespace ember::detail {
 struct GenAtoms {
   Atom gen_call, gen_cast, system, down, exit, nodedown, noproc, noconnection, timeout, gen_server,
       call, terminate, shutdown, kill, killed, bad_call, bad_cast, bad_return_value,
-      already_started, calling_self, infinity, ember_pid, unknown_system_msg, bad_continue;
+      already_started, calling_self, infinity, unknown_system_msg, bad_continue;
 };
 const GenAtoms& gen_atoms();
 

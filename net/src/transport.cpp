@@ -322,7 +322,15 @@ struct Transport::Impl {
           if (status == Handshake::Status::kFailed) return refuse(c, c->handshake.error());
           if (auto verdict = accepted(c); verdict != TransportHandler::Verdict::kAccept)
             return turn_down(c, verdict);
-          if (!reply.empty()) write(c, reply);
+          // The reply is queued, not yet written, and on_up runs before it leaves: the
+          // acceptor's last reply (ChallengeAck) is what makes the initiator up, so when
+          // the initiator's connect returns this side already counts the peer as up (a
+          // registration here then includes it, as in Erlang, where the acceptor is up
+          // first). Frames on_up sends queue behind the reply.
+          if (!reply.empty()) {
+            bool wake;
+            c->outbox->push(reply, 0, Outbox::Mode::kForce, wake);
+          }
           if (status == Handshake::Status::kDone) {
             c->up = true;
             uv_os_fd_t fd;
@@ -330,6 +338,7 @@ struct Transport::Impl {
             went_live(c);
             if (handler.on_up) handler.on_up(c->id, c->handshake.peer());
           }
+          flush(c);
           continue;
         }
         if (frame.isTick()) {  // liveness only: last_read is already fresh

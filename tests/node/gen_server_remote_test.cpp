@@ -100,7 +100,7 @@ TEST_CASE("GenServer remote: a dead remote server is noproc and a timeout is a t
 
 TEST_CASE("GenServer remote: a call to {Name, Node} that nothing holds is noproc at once") {
   Node origin(config("gsorigin")), peer(config("gspeer"));
-  Term reason;
+  Term reason, stop_reason;
   std::chrono::milliseconds took{0};
   origin.runtime().run([&](Self self) -> Proc {
     auto t0 = Clock::now();
@@ -108,9 +108,15 @@ TEST_CASE("GenServer remote: a call to {Name, Node} that nothing holds is noproc
         co_await gen_server::try_call(self, RemoteName{"nobody_here"_a, peer.name()}, "a"_a, 30s);
     took = std::chrono::duration_cast<milliseconds>(Clock::now() - t0);
     reason = r.reason();
+    try {
+      co_await gen_server::stop(self, RemoteName{"nobody_here"_a, peer.name()}, "normal"_a, 30s);
+    } catch (const ErlangError& e) {
+      stop_reason = e.reason();
+    }
   });
-  CHECK(reason == "noproc"_a);  // gen:do_call's monitor of {Name, Node}: DOWN noproc
-  CHECK(took < 10000ms);        // not the call's 30 s timeout
+  CHECK(reason == "noproc"_a);       // gen:do_call's monitor of {Name, Node}: DOWN noproc
+  CHECK(took < 10000ms);             // not the call's 30 s timeout
+  CHECK(stop_reason == "noproc"_a);  // proc_lib:stop's monitor, likewise
 }
 
 TEST_CASE(
@@ -185,7 +191,7 @@ TEST_CASE("GenServer remote: {global, Name}: start, call and cast from another n
     auto s = co_await gen_server::start_global(self, "gwhere"_a, std::make_unique<Where>());
     REQUIRE(s.ok());
   });
-  origin.runtime().run([&](Self self) -> Proc {
+  Term why = origin.runtime().run([&](Self self) -> Proc {
     got = co_await gen_server::call_global(self, "gwhere"_a, "x"_a);
     CallResult m = co_await gen_server::try_call_global(self, "nobody"_a, "x"_a);
     missing = m.term();
@@ -193,6 +199,7 @@ TEST_CASE("GenServer remote: {global, Name}: start, call and cast from another n
     gen_server::cast_global(self, "gwhere"_a, tuple("y"_a, self.pid()));
     co_await self.receive("{cast_seen, y}"_p).after(5s);
   });
+  INFO(text(why));
   CHECK(got == tuple("x"_a, peer.name()));
   CHECK(text(missing) == "{error,noproc}");
   CHECK(text(taken).rfind("{error,{already_started,<", 0) == 0);
