@@ -1,17 +1,9 @@
-// Distribution's defaults, for what a runtime without a network can still answer.
+// Distribution's default, and the name markers that monitors of {Name, Node} are held under.
 #include "ember/core/distribution.hpp"
 
 #include "ember/core/node_table.hpp"
-#include "ember/core/self.hpp"
 
 namespace ember {
-
-// No node layer: every other node is unreachable, as for a node that is not alive.
-bool Distribution::monitor_node(Self self, Atom node, bool on) {
-  static const Atom nodedown("nodedown");
-  if (on) self.send(self.pid(), tuple(nodedown, node));
-  return true;
-}
 
 bool Distribution::monitor_name(Pid, RemoteName, Ref, bool) {
   return false;

@@ -10,8 +10,6 @@
 
 namespace ember {
 
-class Self;
-
 // {Name, Node} ! Message: a name registered on a (possibly remote) node.
 struct RemoteName {
   Atom name;
@@ -27,16 +25,12 @@ class Distribution {
   virtual void route(const detail::Signal& s) = 0;
   // A message to a name on `to.node`, which may be this node.
   virtual void send_named(Pid from, RemoteName to, Term message) = 0;
-  // erlang:monitor_node(Node, On) for code in core (gen_server's call to {Name, Node},
-  // which cannot monitor a name on another node): while on, {nodedown, Node} arrives
-  // when the connection to `node` is lost, or at once if it cannot be made. Stackable.
-  // Node's monitor_node overrides it; this default (no network) sends nodedown at once.
-  virtual bool monitor_node(Self self, Atom node, bool on);
   // erlang:monitor(process, {Name, Node}) (on) and its demonitor (off) for `watcher`,
   // under `ref`. The node asks `to.node` to watch whatever holds the name there; the DOWN
   // (noproc when nothing does, noconnection when the node is lost or cannot be reached)
   // comes back to `watcher`. Returns false when `to.node` is this node: the runtime
-  // resolves the name itself. This default (no network) says every node is this one.
+  // resolves the name itself, as it does for every name when this default is not
+  // overridden.
   virtual bool monitor_name(Pid watcher, RemoteName to, Ref ref, bool on);
 };
 

@@ -99,7 +99,7 @@ class Node final : public Distribution {
 
   // From a process: {nodedown, Node} arrives when the connection to `node` is lost, or at
   // once if it cannot be made. Stackable like Erlang's monitor_node(Node, true).
-  bool monitor_node(Self self, Atom node, bool on = true) override;
+  bool monitor_node(Self self, Atom node, bool on = true);
 
   // A send that never waits: kBusy, and nothing sent, while the connection to the
   // target's node is over its busy limit (Erlang's erlang:send(Pid, Msg, [nosuspend])).
