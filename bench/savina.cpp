@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "big_node.hpp"
 #include "ember/core/runtime.hpp"
 #include "ring_node.hpp"
 
@@ -152,27 +153,7 @@ Proc big(Self self) {
   Pid main = self.pid();
   std::vector<Pid> all;
   for (int i = 0; i < kProcs; ++i)
-    all.push_back(self.spawn([main, i](Self s) -> Proc {
-      auto peers = (co_await s.receive("{peers, _}"_p))[1].as<std::vector<Pid>>();
-      std::uint64_t rng = 0x9E3779B97F4A7C15ull * std::uint64_t(i + 1);
-      int sent = 0, pongs = 0;
-      auto ping_next = [&] {
-        rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-        s.send(peers[rng % peers.size()], tuple("ping"_a, s.pid()));
-        ++sent;
-      };
-      ping_next();
-      for (;;) {
-        auto m = co_await s.receive("{ping, _}"_p, match("pong"_a), match("stop"_a));
-        if (m.clause() == 2) co_return;
-        if (m.clause() == 0) {
-          s.send(m.pid(1), "pong"_a);
-          continue;
-        }
-        if (++pongs == kPings) s.send(main, "done"_a);
-        if (sent < kPings) ping_next();
-      }
-    }));
+    all.push_back(self.spawn([main, i](Self s) { return bench::big_node(s, main, i, kPings); }));
   for (Pid p : all) self.send(p, tuple("peers"_a, all));
   for (int i = 0; i < kProcs; ++i) co_await self.receive(match("done"_a));
   for (Pid p : all) self.send(p, "stop"_a);

@@ -18,6 +18,7 @@
 #include <iostream>
 #include <map>
 #include <optional>
+#include <thread>
 
 #include "daemon_config.hpp"
 #include "demo_functions.hpp"
@@ -89,6 +90,16 @@ Proc supervise_services(Self self) {
                  print_term(m[2]));
     start(i);
   }
+}
+
+// The ready line promises the services: whoever reads it may send to echo at once (the
+// harness's restart did, and the message went nowhere when supervise_services had not
+// registered it yet). Bounded, so a service that cannot start does not hold the line.
+void await_services(Runtime& rt) {
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  for (const Service& s : kServices)
+    while (!rt.whereis(Atom(s.name)) && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(1ms);
 }
 
 // --- named functions for remote spawn ---------------------------------------------------
@@ -394,6 +405,7 @@ int main(int argc, char** argv) {
     register_functions();
     ember::Node node(o.node_config(cookie));
     node.runtime().spawn(supervise_services);
+    await_services(node.runtime());
     std::optional<ember::daemon::JoinKeeper> keeper;
     if (o.rejoin > 0) {
       std::vector<ember::Atom> targets;
