@@ -175,8 +175,9 @@ const char* kEnvHelp =
     "  EMBER_SCHEDULERS, EMBER_TICKTIME, EMBER_REJOIN, EMBER_METRICS_PORT.\n"
     "Without --cookie or EMBER_COOKIE the cookie is read from ~/.ember.cookie, which is\n"
     "created (mode 0400, random) if it does not exist.\n"
-    "Once listening, ember-node prints `ember-node ready NAME@HOST:PORT` on stdout; logs go\n"
-    "to stderr. SIGTERM or SIGINT stops it.\n";
+    "Once listening, with its services registered, ember-node prints\n"
+    "`ember-node ready NAME@HOST:PORT` on stdout; logs go to stderr. SIGTERM or SIGINT\n"
+    "stops it.\n";
 
 }  // namespace
 

@@ -1,6 +1,7 @@
 // ember-node: one Ember node as an OS process. It hosts the seed's example services under
 // registered names, registers named functions that other nodes may spawn here, prints
-// `ember-node ready NAME` once it listens, and stops on SIGTERM or SIGINT.
+// `ember-node ready NAME` once it listens with its services registered, and stops on
+// SIGTERM or SIGINT.
 // Flags and environment: daemon_config.hpp.
 #include <signal.h>
 #include <unistd.h>
