@@ -174,11 +174,13 @@ class RuntimeImpl {
   std::vector<Pid> processes() const;
   RuntimeStats stats() const;
   std::size_t live_count() const { return live_.load(std::memory_order_acquire); }
+  void set_idle_poll(const IdlePoll* poll);
 
  private:
   void worker_loop(Worker* w);
   Process* find_work(Worker* w);
   void park(Worker* w);
+  bool poll_idle();
   void run(Worker* w, Process* p);
   void run_slices(Process* p);
   bool try_complete(Process* p);
@@ -210,6 +212,8 @@ class RuntimeImpl {
   std::condition_variable park_cv_;
   std::atomic<std::uint64_t> work_epoch_{0};
   std::atomic<int> idle_{0};
+  std::atomic<const IdlePoll*> idle_poll_{nullptr};  // see set_idle_poll
+  std::atomic<int> idle_polling_{0};                 // workers inside idle_poll_
   std::atomic<bool> workers_stop_{false};
 
   std::mutex live_mutex_;

@@ -218,6 +218,7 @@ void RuntimeImpl::park(Worker* w) {
         w->queue.length.load(std::memory_order_relaxed) ||
         workers_stop_.load(std::memory_order_relaxed))  // a loaded machine makes yields slow
       return;
+    if (poll_idle()) return;
     std::this_thread::yield();
   }
   std::uint64_t seen = work_epoch_.load(std::memory_order_seq_cst);
@@ -237,6 +238,27 @@ void RuntimeImpl::park(Worker* w) {
     std::lock_guard timer_lock(timer_mutex_);
     timer_cv_.notify_one();
   }
+}
+
+// The count is raised before the poll is looked at, and set_idle_poll clears the pointer
+// before it looks at the count (both seq_cst): a worker either sees nullptr or is counted.
+bool RuntimeImpl::poll_idle() {
+  if (!idle_poll_.load(std::memory_order_relaxed)) return false;
+  idle_polling_.fetch_add(1, std::memory_order_seq_cst);
+  const IdlePoll* poll = idle_poll_.load(std::memory_order_seq_cst);
+  bool got = poll && poll->poll(poll->context);
+  idle_polling_.fetch_sub(1, std::memory_order_release);
+  return got;
+}
+
+void RuntimeImpl::set_idle_poll(const IdlePoll* poll) {
+  idle_poll_.store(poll, std::memory_order_seq_cst);
+  if (poll) return;
+  while (idle_polling_.load(std::memory_order_acquire) > 0) std::this_thread::yield();
+}
+
+void set_idle_poll(Runtime& rt, const IdlePoll* poll) {
+  rt.impl().set_idle_poll(poll);
 }
 
 void RuntimeImpl::worker_loop(Worker* w) {

@@ -77,7 +77,7 @@ void FrameDecoder::feed(std::span<const std::byte> in) {
   end_ += in.size();
 }
 
-std::optional<kj::ArrayPtr<const capnp::word>> FrameDecoder::next() {
+std::optional<kj::ArrayPtr<const capnp::word>> FrameDecoder::peek() const {
   if (buffered() < kFrameHeaderBytes) return std::nullopt;
   const std::byte* head = reinterpret_cast<const std::byte*>(buffer_.get()) + begin_;
   std::uint32_t length = get_u32(head), flags = get_u32(head + 4);
@@ -90,9 +90,19 @@ std::optional<kj::ArrayPtr<const capnp::word>> FrameDecoder::next() {
   if (buffered() < kFrameHeaderBytes + length) return std::nullopt;
   // begin_ stays a multiple of 8 (headers and messages are whole words), so this is aligned.
   auto* words = reinterpret_cast<const capnp::word*>(head + kFrameHeaderBytes);
-  begin_ += kFrameHeaderBytes + length;
-  if (begin_ == end_) begin_ = end_ = 0;
   return kj::ArrayPtr<const capnp::word>(words, length / sizeof(capnp::word));
+}
+
+void FrameDecoder::pop() {
+  const std::byte* head = reinterpret_cast<const std::byte*>(buffer_.get()) + begin_;
+  begin_ += kFrameHeaderBytes + get_u32(head);
+  if (begin_ == end_) begin_ = end_ = 0;
+}
+
+std::optional<kj::ArrayPtr<const capnp::word>> FrameDecoder::next() {
+  auto words = peek();
+  if (words) pop();
+  return words;
 }
 
 namespace {

@@ -52,16 +52,18 @@ std::size_t Outbox::counted_locked() const {
 
 // Idle queue, no write in flight: the frame goes to the socket from this thread. A short
 // write leaves the rest queued for the loop thread, in order.
-// Only after a quiet spell: a stream of sends is better batched by the loop thread (one
-// syscall per write) than written one syscall per frame; a lone request or reply is not.
+// Only a few after a quiet spell: a stream of sends is better batched by the loop thread
+// (one syscall per write) than written one syscall per frame; a lone request or reply,
+// or a call's monitor and request, are not.
 bool Outbox::write_now_locked(std::span<const std::byte> frame, bool& wake) {
   if (fd_ < 0 || writing_ || !small_.empty() || !bulk_.empty() ||
       frame.size() >= limits_.bulk_bytes)
     return false;
   auto now = std::chrono::steady_clock::now();
-  bool quiet = now - last_direct_ > kQuiet;
+  if (now - last_direct_ > kQuiet) burst_ = 0;
   last_direct_ = now;
-  if (!quiet) return false;
+  if (burst_ == kBurst) return false;
+  ++burst_;
   ssize_t n = ::send(fd_, frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
   if (n > 0)
     bytes_direct_.store(bytes_direct_.load(std::memory_order_relaxed) + std::uint64_t(n),

@@ -53,6 +53,24 @@ void free_delayed(uv_handle_t* h) {
 
 }  // namespace
 
+struct Connection;
+
+// The read side of a connection, shared by the loop thread and workers that have nothing
+// to run (Transport::poll): whoever holds `mutex` reads the socket and owns the
+// connection's decoder, `partial` and `read_buffer`, so frames are handled in order, by
+// one thread at a time. It outlives the Connection; `c` is cleared when that closes.
+struct ReadGate {
+  std::recursive_mutex mutex;  // recursive: the loop thread closes inside its own read
+  Connection* c = nullptr;     // while workers may read (up, not closing); under mutex
+  int fd = -1;
+  bool handed_off = false;         // the next frame is for the loop thread only; under mutex
+  bool failed = false;             // a worker met bad input: the loop thread closes; under mutex
+  std::atomic<bool> fresh{false};  // a worker read bytes since the last tick
+};
+
+// Set while a worker handles frames: its sends must not wait on the loop thread.
+thread_local bool tl_worker_reading = false;
+
 // One TCP connection. Owned by Transport::Impl::connections; freed in its close callback.
 struct Connection {
   Transport::Impl* owner = nullptr;
@@ -73,6 +91,7 @@ struct Connection {
   };
   std::map<std::uint64_t, Partial> partial;
   std::vector<char> read_buffer = std::vector<char>(64 * 1024);
+  std::shared_ptr<ReadGate> gate = std::make_shared<ReadGate>();
   bool writing = false;
   bool up = false;
   bool closing = false;
@@ -127,7 +146,9 @@ struct Transport::Impl {
   std::atomic<ConnectionId> next_id{1};
   std::vector<std::byte> tick_frame;
   bool stopping = false;
-  std::unique_ptr<HttpClient> http;  // made on first use, under `mutex`
+  std::unique_ptr<HttpClient> http;              // made on first use, under `mutex`
+  std::mutex gates_mutex;                        // guards `gates`
+  std::vector<std::shared_ptr<ReadGate>> gates;  // of the connections that are up
 
   Impl(TransportConfig c, TransportHandler h)
       : config(std::move(c)), handler(std::move(h)), cookie(config.cookie) {}
@@ -287,6 +308,7 @@ struct Transport::Impl {
         reinterpret_cast<uv_stream_t*>(&c->tcp),
         [](uv_handle_t* h, std::size_t, uv_buf_t* buf) {
           auto* conn = static_cast<Connection*>(h->data);
+          conn->gate->mutex.lock();  // until the end of on_read, which libuv always calls
           *buf = uv_buf_init(conn->read_buffer.data(), unsigned(conn->read_buffer.size()));
         },
         on_read);
@@ -294,6 +316,12 @@ struct Transport::Impl {
 
   static void on_read(uv_stream_t* stream, ssize_t n, const uv_buf_t* buf) {
     auto* c = static_cast<Connection*>(stream->data);
+    std::shared_ptr<ReadGate> gate = c->gate;  // the close below may free c, not the gate
+    // libuv reports EOF after a partial read (POLLHUP) without calling alloc_cb first, with
+    // an empty buffer: then the gate is not held yet.
+    if (!buf->base) gate->mutex.lock();
+    std::lock_guard held(gate->mutex, std::adopt_lock);
+    if (gate->failed) return;  // a worker found bad input; the close is on its way
     if (n < 0) {
       c->owner->close(c, n == UV_EOF ? "closed by peer" : "read failed: " + uv_text(int(n)));
       return;
@@ -334,7 +362,10 @@ struct Transport::Impl {
           if (status == Handshake::Status::kDone) {
             c->up = true;
             uv_os_fd_t fd;
-            if (uv_fileno(reinterpret_cast<uv_handle_t*>(&c->tcp), &fd) == 0) c->outbox->attach(fd);
+            if (uv_fileno(reinterpret_cast<uv_handle_t*>(&c->tcp), &fd) == 0) {
+              c->outbox->attach(fd);
+              open_gate(c, fd);
+            }
             went_live(c);
             if (handler.on_up) handler.on_up(c->id, c->handshake.peer());
           }
@@ -481,9 +512,108 @@ struct Transport::Impl {
     }
   }
 
+  // --- reading on a worker (Transport::poll) ---
+
+  void open_gate(Connection* c, int fd) {
+    {
+      std::lock_guard g(c->gate->mutex);
+      c->gate->c = c;
+      c->gate->fd = fd;
+    }
+    std::lock_guard lock(gates_mutex);
+    gates.push_back(c->gate);
+  }
+
+  // After this no worker touches c: one that is reading it finishes first.
+  void shut_gate(Connection* c) {
+    {
+      std::lock_guard g(c->gate->mutex);
+      c->gate->c = nullptr;
+    }
+    std::lock_guard lock(gates_mutex);
+    std::erase(gates, c->gate);
+  }
+
+  bool poll() {
+    if (!handler.on_any_thread) return false;
+    std::unique_lock lock(gates_mutex, std::try_to_lock);
+    if (!lock) return false;
+    bool got = false;
+    for (const auto& g : gates) got |= poll_one(*g);
+    return got;
+  }
+
+  // One non-blocking read of a connection nobody else is reading. EOF and errors are left
+  // to the loop thread, which sees them too.
+  bool poll_one(ReadGate& g) {
+    std::unique_lock lock(g.mutex, std::try_to_lock);
+    if (!lock || !g.c || g.handed_off || g.failed) return false;
+    Connection* c = g.c;
+    ssize_t n = ::recv(g.fd, c->read_buffer.data(), c->read_buffer.size(), MSG_DONTWAIT);
+    if (n <= 0) return false;
+    g.fresh.store(true, std::memory_order_relaxed);
+    bump(c->counters->bytes_in, std::uint64_t(n));
+    std::uint64_t now_ms = uv_hrtime() / 1000000;  // uv_now()'s clock, not the loop's copy
+    c->counters->last_read_ms.store(now_ms, std::memory_order_relaxed);
+    c->decoder.feed({reinterpret_cast<const std::byte*>(c->read_buffer.data()), std::size_t(n)});
+    tl_worker_reading = true;
+    process_on_worker(g, now_ms);
+    tl_worker_reading = false;
+    if (handler.on_frames_end) handler.on_frames_end();
+    return true;
+  }
+
+  // Like process_frames, for the frames the handler takes on any thread; at the first
+  // other one (or a fragment) the rest of the stream goes back to the loop thread.
+  void process_on_worker(ReadGate& g, std::uint64_t now_ms) {
+    Connection* c = g.c;
+    try {
+      while (auto words = c->decoder.peek()) {
+        FrameReader reader(*words, config.limits);
+        auto frame = reader.root();
+        if (frame.isTick()) {
+          c->decoder.pop();
+          count_inbound(c, frame);
+          c->counters->last_tick_ms.store(now_ms, std::memory_order_relaxed);
+          continue;
+        }
+        if (!handler.on_any_thread || !handler.on_any_thread(frame.which())) {
+          g.handed_off = true;
+          return post([this, id = c->id] { resume_on_loop(id); });
+        }
+        c->decoder.pop();
+        count_inbound(c, frame);
+        handler.on_frame(c->id, frame);
+      }
+    } catch (const WireError& e) {
+      fail_on_worker(g, e.what());
+    } catch (const kj::Exception& e) {
+      fail_on_worker(g, e.getDescription().cStr());
+    }
+  }
+
+  void resume_on_loop(ConnectionId id) {
+    auto it = connections.find(id);
+    if (it == connections.end()) return;
+    Connection* c = it->second.get();
+    std::lock_guard held(c->gate->mutex);
+    c->gate->handed_off = false;
+    process_frames(c);
+    if (handler.on_frames_end) handler.on_frames_end();
+  }
+
+  void fail_on_worker(ReadGate& g, std::string what) {
+    g.failed = true;
+    post([this, id = g.c->id, what = std::move(what)] {
+      auto it = connections.find(id);
+      if (it != connections.end()) bad_input(it->second.get(), what);
+    });
+  }
+
   void close(Connection* c, const std::string& reason) {
     if (c->closing) return;
     c->closing = true;
+    shut_gate(c);
     c->outbox->close();
     {
       std::lock_guard lock(mutex);
@@ -515,7 +645,7 @@ struct Transport::Impl {
     for (auto& [id, c] : connections) all.push_back(c.get());
     for (Connection* c : all) {
       if (c->closing) continue;
-      if (stalled) c->last_read = now;
+      if (stalled || c->gate->fresh.exchange(false, std::memory_order_relaxed)) c->last_read = now;
       if (!c->up) {
         if (now - c->opened > handshake)
           refuse(c, "handshake not completed in " + std::to_string(handshake) + " ms");
@@ -649,7 +779,8 @@ void Transport::send(ConnectionId id, std::vector<std::byte> frame) {
 
 Outbox::Result Transport::send(const Channel& channel, std::span<const std::byte> frame,
                                std::uint64_t sender, Outbox::Mode mode) {
-  if (mode == Outbox::Mode::kWait && on_loop_thread()) mode = Outbox::Mode::kNoWait;
+  if (mode == Outbox::Mode::kWait && (tl_worker_reading || on_loop_thread()))
+    mode = Outbox::Mode::kNoWait;
   bool wake = false;
   auto result = channel.outbox->push(frame, sender, mode, wake);
   if (wake) impl_->schedule(channel.id);
@@ -732,6 +863,10 @@ HttpClient& Transport::http() {
   std::lock_guard lock(impl_->mutex);
   if (!impl_->http) impl_->http = std::make_unique<HttpClient>(*this);
   return *impl_->http;
+}
+
+bool Transport::poll() {
+  return impl_->poll();
 }
 
 bool Transport::on_loop_thread() const {

@@ -210,6 +210,9 @@ struct Node::Impl final : detail::ClusterPeers {
   std::atomic<bool> transport_set{false};
   std::mutex transport_mutex;
   std::condition_variable transport_cv;
+  // Workers read the connections while they spin (NodeConfig::workers_read).
+  const detail::IdlePoll idle_poll{
+      [](void* self) { return static_cast<Impl*>(self)->transport->poll(); }, this};
   void await_transport() {
     if (transport_set.load(std::memory_order_acquire)) return;
     std::unique_lock lock(transport_mutex);
@@ -242,6 +245,7 @@ struct Node::Impl final : detail::ClusterPeers {
       on_frame(id, f);
     };
     h.on_frames_end = [this] { detail::end_delivery_batch(runtime); };
+    if (config.workers_read) h.on_any_thread = on_any_thread;
     h.on_down = [this](net::ConnectionId id, const std::string& why) {
       await_transport();
       on_down(id, why);
@@ -273,6 +277,7 @@ struct Node::Impl final : detail::ClusterPeers {
       Peer& p = peer_named(Atom(canonical(j).to_string()));
       if (p.state == PeerState::kIdle) start_connect(p);
     }
+    if (config.workers_read) detail::set_idle_poll(runtime, &idle_poll);
   }
 
   // Like a halted Erlang node: connections go first, so peers see noconnection and
@@ -284,6 +289,7 @@ struct Node::Impl final : detail::ClusterPeers {
       std::lock_guard lock(mutex);
       stopping = true;
     }
+    detail::set_idle_poll(runtime, nullptr);
     metrics.reset();  // scrapes stop before the node's parts do
     transport->close_all();
     runtime.stop();
@@ -571,6 +577,24 @@ struct Node::Impl final : detail::ClusterPeers {
   }
 
   // --- the transport's side (loop thread) ---
+
+  // What a worker reading in Transport::poll may handle: process signals, which only take
+  // the mutex and the runtime. Cluster frames, spawns and peers stay on the loop thread.
+  static bool on_any_thread(wire::Frame::Which kind) {
+    switch (kind) {
+      case wire::Frame::SEND:
+      case wire::Frame::REG_SEND:
+      case wire::Frame::LINK:
+      case wire::Frame::UNLINK:
+      case wire::Frame::EXIT:
+      case wire::Frame::MONITOR:
+      case wire::Frame::DEMONITOR:
+      case wire::Frame::DOWN:
+        return true;
+      default:
+        return false;
+    }
+  }
 
   net::TransportHandler::Verdict on_hello(net::ConnectionId id, const net::PeerInfo& info) {
     using Verdict = net::TransportHandler::Verdict;

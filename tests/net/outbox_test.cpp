@@ -2,6 +2,9 @@
 // what a stalled peer does to a sender.
 #include <catch2/catch.hpp>
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -151,4 +154,30 @@ TEST_CASE("a stalled peer makes the sender's queue stop at the busy limit, then 
   }
   std::unique_lock lock(m);
   CHECK(cv.wait_for(lock, 20s, [&] { return received == sent; }));
+}
+
+// A sender finding the queue idle writes to the socket itself, a few frames in a row (a
+// call's monitor and request), and a stream goes to the loop thread's batches.
+TEST_CASE("an idle outbox is written by the sender for a few frames, then a stream queues") {
+  int fds[2];
+  REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
+  Outbox box(OutboxLimits{});
+  box.attach(fds[0]);
+  std::vector<std::byte> frame = send_frame(1);
+  bool wake = false;
+  for (int i = 0; i < 4; ++i) {  // the first frames always go straight out
+    REQUIRE(box.push(frame, 7, Outbox::Mode::kNoWait, wake) == Outbox::Result::kQueued);
+    CHECK_FALSE(wake);
+  }
+  CHECK(box.bytes_direct() == 4 * frame.size());
+  CHECK(box.queued() == 0);
+  // Back to back, a stream soon queues (every push would have to be 20 µs apart not to).
+  for (int i = 0; i < 100 && box.queued() == 0; ++i)
+    box.push(frame, 7, Outbox::Mode::kNoWait, wake);
+  CHECK(box.queued() > 0);
+  CHECK(wake);
+  std::vector<std::byte> got(8 * frame.size());
+  CHECK(::recv(fds[1], got.data(), got.size(), MSG_DONTWAIT) >= ssize_t(4 * frame.size()));
+  ::close(fds[0]);
+  ::close(fds[1]);
 }

@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <random>
+#include <thread>
 
 #include "ember/net/frame_encoder.hpp"
 #include "ember/net/term_codec.hpp"
@@ -87,6 +88,60 @@ TEST_CASE("two transports authenticate and deliver 10,000 frames in order") {
   REQUIRE(ea.wait([&] { return ea.seqs.size() == 10000; }));
   bool in_order = true;
   for (std::int64_t i = 0; i < 10000; ++i) in_order &= ea.seqs[std::size_t(i)] == i;
+  CHECK(in_order);
+}
+
+// Transport::poll, as a node's idle worker calls it: Send frames are handled on the polling
+// thread, a RegSend (not on_any_thread here) and whatever follows it go to the loop thread,
+// and the stream stays in order whichever thread reads.
+TEST_CASE("a polling thread reads frames in order and leaves other kinds to the loop thread") {
+  Events ea, eb;
+  TransportHandler h = ea.handler();
+  std::atomic<int> polled{0}, misplaced{0};
+  std::atomic<Transport*> at{nullptr};  // set before any frame can arrive
+  h.on_any_thread = [](wire::Frame::Which w) { return w == wire::Frame::SEND; };
+  h.on_frame = [&](ConnectionId, wire::Frame::Reader f) {
+    bool on_loop = at.load()->on_loop_thread();
+    if (f.isRegSend() && !on_loop) ++misplaced;
+    if (f.isSend() && !on_loop) ++polled;
+    Term t = read_term(f.isSend() ? f.getSend().getMessage() : f.getRegSend().getMessage());
+    std::lock_guard lock(ea.mutex);
+    ea.seqs.push_back(t[1].integer());
+    ea.cv.notify_all();
+  };
+  Transport a(config("a@127.0.0.1", "cookie"), h);
+  at = &a;
+  Transport b(config("b@127.0.0.1", "cookie"), eb.handler());
+  b.connect("127.0.0.1", a.port());
+  REQUIRE(eb.wait([&] { return !eb.up.empty(); }));
+
+  std::atomic<bool> stop{false};
+  std::thread poller([&] {
+    while (!stop.load()) a.poll();
+  });
+  FrameEncoder enc;
+  std::int64_t sent = 0;
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  // Rounds until the poller has read some (the loop thread races it for every read).
+  while ((sent < 3000 || polled.load() == 0) && std::chrono::steady_clock::now() < deadline) {
+    for (int k = 0; k < 100; ++k, ++sent) {
+      std::vector<std::byte> frame;
+      if (sent % 50 == 49)
+        enc.encode_reg_send(frame, Pid(), "someone"_a, tuple("seq"_a, sent));
+      else
+        enc.encode_send(frame, Pid(), Pid(), tuple("seq"_a, sent));
+      b.send(eb.last_up, std::move(frame));
+    }
+    std::int64_t expect = sent;
+    REQUIRE(ea.wait([&] { return std::int64_t(ea.seqs.size()) == expect; }));
+  }
+  stop = true;
+  poller.join();
+  CHECK(polled.load() > 0);
+  CHECK(misplaced.load() == 0);
+  std::lock_guard lock(ea.mutex);
+  bool in_order = true;
+  for (std::int64_t i = 0; i < sent; ++i) in_order &= ea.seqs[std::size_t(i)] == i;
   CHECK(in_order);
 }
 

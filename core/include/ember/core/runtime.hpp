@@ -153,6 +153,16 @@ void deliver_signal(Runtime& rt, SignalKind kind, Pid from, Pid to, Ref ref, Ter
 // an answer to what was sent.
 void begin_delivery_batch(Runtime& rt);
 void end_delivery_batch(Runtime& rt);
+// For the node layer: called by a worker that has nothing to run, on each round of its
+// spin before it parks. `poll` reads the node's connections and delivers what came
+// (returning true if it read anything), so a reply reaches a spinning worker without a
+// wake-up of the loop thread. It runs on a worker outside any process. Passing nullptr
+// removes it and returns once no worker is inside the old one.
+struct IdlePoll {
+  bool (*poll)(void* context);
+  void* context;
+};
+void set_idle_poll(Runtime& rt, const IdlePoll* poll);
 
 template <class F>
 Proc run_plain(F* f, Self self);

@@ -49,6 +49,10 @@ class FrameDecoder {
   // bytes arrive. The view is valid until the next feed(). Throws WireError for a bad
   // header; the stream is then unusable and the connection should be closed.
   std::optional<kj::ArrayPtr<const capnp::word>> next();
+  // next() in two steps: the frame without consuming it, then (after a peek that returned
+  // one) past it.
+  std::optional<kj::ArrayPtr<const capnp::word>> peek() const;
+  void pop();
   std::size_t buffered() const { return end_ - begin_; }
   const DecoderLimits& limits() const { return limits_; }
 

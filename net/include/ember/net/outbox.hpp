@@ -94,7 +94,11 @@ class Outbox {
   std::atomic<std::size_t> depth_{0};
   void count_locked() { depth_.store(bytes_, std::memory_order_relaxed); }
   static constexpr std::chrono::microseconds kQuiet{20};
+  // Direct writes allowed after a quiet spell before the loop thread batches: a call's
+  // monitor, request and demonitor each go at once, a stream does not.
+  static constexpr int kBurst = 4;
   std::chrono::steady_clock::time_point last_direct_{};  // last push that found it idle
+  int burst_ = 0;                                        // direct writes since the last quiet spell
 };
 
 }  // namespace ember::net

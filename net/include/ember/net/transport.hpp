@@ -52,7 +52,8 @@ struct Channel {
   std::shared_ptr<LinkCounters> counters;  // for senders counting messages_out
 };
 
-// Callbacks run on the loop thread. A frame reader is valid only during the call.
+// Callbacks run on the loop thread (on_frame and on_frames_end also in Transport::poll,
+// see on_any_thread). A frame reader is valid only during the call.
 struct TransportHandler {
   // The acceptor side heard the peer's Hello (not yet authenticated) and may refuse the
   // connection before answering (the node layer resolves duplicates and simultaneous
@@ -61,6 +62,10 @@ struct TransportHandler {
   std::function<Verdict(ConnectionId, const PeerInfo&)> on_hello;
   std::function<void(ConnectionId, const PeerInfo&)> on_up;
   std::function<void(ConnectionId, wire::Frame::Reader)> on_frame;
+  // The kinds of frame on_frame may also be called with on a worker thread that reads in
+  // Transport::poll (one thread at a time per connection, in order). Unset: none, and a
+  // worker reads nothing.
+  std::function<bool(wire::Frame::Which)> on_any_thread;
   // After the frames of one read have gone through on_frame: what they delivered may have
   // been gathered (one push per target process) and must go out now.
   std::function<void()> on_frames_end;
@@ -89,6 +94,11 @@ class Transport {
   // The connection's channel (any thread); a closed one for an unknown connection.
   Channel channel(ConnectionId id);
   bool on_loop_thread() const;
+  // For a scheduler worker that has nothing to run: reads whatever is waiting on the
+  // connections that are up (without blocking, skipping one another thread is reading)
+  // and hands the frames to on_frame there. True if it read anything. A frame that is not
+  // on_any_thread, and every frame after it, is left to the loop thread.
+  bool poll();
   void close(ConnectionId id);
   // Runs `fn` on the loop thread after `delay` (not if the transport stops first).
   void after(std::chrono::milliseconds delay, std::function<void()> fn);

@@ -43,6 +43,10 @@ struct NodeConfig {
   // Bytes queued on one connection past which remote sends wait (Erlang's busy dist port;
   // its default dist_buf_busy_limit is 1 MiB).
   std::size_t busy_bytes = 16u << 20;
+  // A scheduler worker with nothing to run reads the connections itself while it spins
+  // (Transport::poll), so a reply needs no wake-up of the I/O thread and a stream is
+  // decoded on more than one core. false: only the I/O thread reads.
+  bool workers_read = true;
   // Nonzero: serve GET /metrics (Prometheus text) and GET /health over HTTP on this port
   // of the listen host, from the node's I/O thread. 0: no endpoint.
   std::uint16_t metrics_port = 0;
