@@ -191,6 +191,7 @@ struct GlobalUnregister { # a commit: `name` is no longer `pid`'s
   pid @1 :Pid;
   version @2 :UInt64;
   commitId @3 :UInt64;
+  ownerDown @4 :Bool;     # `pid` died: the receiver drops all its names and remembers it dead
 }
 
 struct GlobalAck {
@@ -205,6 +206,7 @@ struct GlobalEntry {
 
 struct GlobalSync {       # the whole table, sent both ways when a connection comes up
   entries @0 :List(GlobalEntry);
+  deadOwners @1 :List(Pid);  # owners that died lately: the receiver drops their names first
 }
 
 # --- process groups (Erlang's pg): each node announces its own processes' memberships.

@@ -191,6 +191,7 @@ void check(wire::Frame::Reader f) {
       return;
     case wire::Frame::GLOBAL_SYNC:
       for (auto e : f.getGlobalSync().getEntries()) check_global_entry(e.getName(), e.getPid());
+      for (auto p : f.getGlobalSync().getDeadOwners()) read_pid(p);
       return;
     case wire::Frame::GLOBAL_REQUEST:
       read_pid(f.getGlobalRequest().getFrom());

@@ -17,6 +17,7 @@
 #include <stdexcept>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "ember/net/frame_encoder.hpp"
 #include "ember/net/http_client.hpp"
@@ -42,10 +43,12 @@ std::string peer_address(uv_tcp_t* tcp) {
   return ip;
 }
 
-// A Transport::after() callback and its timer.
+// A Transport::after() callback and its timer, listed in `pending` (the loop thread's) until
+// it runs, so shutdown closes it instead of waiting for it.
 struct Delayed {
   uv_timer_t timer;
   std::function<void()> fn;
+  std::unordered_set<Delayed*>* pending;
 };
 void free_delayed(uv_handle_t* h) {
   delete static_cast<Delayed*>(h->data);
@@ -119,6 +122,7 @@ struct Transport::Impl {
   uv_async_t wakeup{};
   uv_tcp_t listener{};
   uv_timer_t ticker{};
+  std::unordered_set<Delayed*> delayed;  // after() timers not yet run; loop thread
   std::thread thread;
 
   std::mutex mutex;  // guards `tasks` and `port`
@@ -682,15 +686,13 @@ struct Transport::Impl {
     ready_cv.notify_all();
     if (start_error.empty()) uv_run(&loop, UV_RUN_DEFAULT);
     // Close whatever is left, then let the close callbacks run.
+    close_delayed();
     uv_walk(
         &loop,
-        [](uv_handle_t* h, void* arg) {
-          if (uv_is_closing(h)) return;
-          bool delayed = h->type == UV_TIMER &&
-                         h != reinterpret_cast<uv_handle_t*>(&static_cast<Impl*>(arg)->ticker);
-          uv_close(h, delayed ? free_delayed : nullptr);  // an after() that never ran
+        [](uv_handle_t* h, void*) {
+          if (!uv_is_closing(h)) uv_close(h, nullptr);
         },
-        this);
+        nullptr);
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
   }
@@ -727,9 +729,17 @@ struct Transport::Impl {
     cv.wait(lock, [&] { return done; });
   }
 
+  // A pending after() must not hold the loop open: the node's simultaneous-connect check
+  // waits seconds, and a SIGTERM'ed node once took that long to stop.
+  void close_delayed() {
+    for (Delayed* d : delayed) uv_close(reinterpret_cast<uv_handle_t*>(&d->timer), free_delayed);
+    delayed.clear();
+  }
+
   void shutdown() {
     post([this] {
       close_connections_and_listener();
+      close_delayed();
       uv_close(reinterpret_cast<uv_handle_t*>(&wakeup), nullptr);
       uv_close(reinterpret_cast<uv_handle_t*>(&ticker), nullptr);
     });
@@ -841,13 +851,15 @@ void Transport::close_all() {
 void Transport::after(std::chrono::milliseconds delay, std::function<void()> fn) {
   impl_->post([impl = impl_.get(), delay, fn = std::move(fn)]() mutable {
     if (impl->stopping) return;
-    auto* d = new Delayed{{}, std::move(fn)};
+    auto* d = new Delayed{{}, std::move(fn), &impl->delayed};
     uv_timer_init(&impl->loop, &d->timer);
     d->timer.data = d;
+    impl->delayed.insert(d);
     uv_timer_start(
         &d->timer,
         [](uv_timer_t* t) {
           auto* d = static_cast<Delayed*>(t->data);
+          d->pending->erase(d);
           d->fn();
           uv_close(reinterpret_cast<uv_handle_t*>(t), free_delayed);
         },

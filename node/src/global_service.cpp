@@ -122,28 +122,21 @@ void GlobalService::forget(Ref ref) {
   outgoing_.erase(ref.id);
 }
 
+// A local owner died: its names go here at once, and each name's arbiter takes it from
+// everyone else.
 void GlobalService::owner_down(Pid pid) {
   if (pid.node() != runtime_.node()) return remote_owner_down(pid);
-  for (Atom name : table_.names_of(pid)) {
-    // Gone here at once; the arbiter takes it from everyone else.
-    {
-      std::lock_guard lock(mutex_);
-      if (arbiter(name) != self_) table_.release(name, pid);
-    }
+  for (Atom name : table_.bury(pid))
     request(GlobalOp::kOwnerDown, name, pid, Pid(), runtime_.make_ref());
-  }
 }
 
 // A remote owner died. Its own node tells the arbiter, and the arbiter everyone; we drop our
 // copy at once all the same, since it may be one that arrived after that removal.
 void GlobalService::remote_owner_down(Pid pid) {
   std::lock_guard lock(mutex_);
-  for (Atom name : table_.names_of(pid)) {
+  for (Atom name : table_.bury(pid))
     if (arbiter(name) == self_)
-      arbitrate(GlobalOp::kOwnerDown, name, pid, {self_, 0, Pid()});
-    else
-      table_.release(name, pid);
-  }
+      commit({name, pid, table_.next_version()}, GlobalOp::kOwnerDown, {self_, 0, Pid()});
 }
 
 // --- deciding (the arbiter) -------------------------------------------------------------
@@ -159,15 +152,18 @@ void GlobalService::arbitrate(GlobalOp op, Atom name, Pid pid, Answer answer) {
       e = table_.release(name);
       break;
     case GlobalOp::kOwnerDown:
-      e = table_.release(name, pid);
+      // Whatever this table held: the peers may hold the name still, and a dead owner's
+      // removal is safe in any order.
+      table_.bury(pid);
+      e = GlobalEntry{name, pid, table_.next_version()};
       break;
   }
   if (!e) return finish(answer);
   answer.yes = true;
-  commit(*e, op != GlobalOp::kRegister, answer);
+  commit(*e, op, answer);
 }
 
-void GlobalService::commit(const GlobalEntry& e, bool removal, Answer answer) {
+void GlobalService::commit(const GlobalEntry& e, GlobalOp op, Answer answer) {
   std::uint64_t id = next_commit_++;
   auto fill = [&](auto b) {
     b.setName(std::string(e.name.text()));
@@ -176,10 +172,10 @@ void GlobalService::commit(const GlobalEntry& e, bool removal, Answer answer) {
     b.setCommitId(id);
   };
   auto frame = encode([&](wire::Frame::Builder f) {
-    if (removal)
-      fill(f.initGlobalUnregister());
-    else
-      fill(f.initGlobalRegister());
+    if (op == GlobalOp::kRegister) return fill(f.initGlobalRegister());
+    auto u = f.initGlobalUnregister();
+    fill(u);
+    u.setOwnerDown(op == GlobalOp::kOwnerDown);
   });
   Commit c{{}, answer};
   for (Atom m : peers_.members()) {
@@ -228,13 +224,17 @@ void GlobalService::ack(Atom to, std::uint64_t commit_id) {
 
 void GlobalService::send_sync(Atom to) {
   std::vector<GlobalEntry> all = table_.entries();
+  std::vector<Pid> dead = table_.dead_owners();
   auto frame = encode([&](wire::Frame::Builder f) {
-    auto list = f.initGlobalSync().initEntries(unsigned(all.size()));
+    auto sync = f.initGlobalSync();
+    auto list = sync.initEntries(unsigned(all.size()));
     for (unsigned i = 0; i < all.size(); ++i) {
       list[i].setName(std::string(all[i].name.text()));
       net::write_pid(list[i].initPid(), all[i].pid);
       list[i].setVersion(all[i].version);
     }
+    auto gone = sync.initDeadOwners(unsigned(dead.size()));
+    for (unsigned i = 0; i < dead.size(); ++i) net::write_pid(gone[i], dead[i]);
   });
   peers_.send_to(to, frame);
 }
@@ -328,7 +328,9 @@ void GlobalService::on_frame(Atom from, wire::Frame::Reader f) {
     }
     case wire::Frame::GLOBAL_UNREGISTER: {
       auto c = f.getGlobalUnregister();
-      if (auto name = read_name(c.getName()))
+      if (c.getOwnerDown())
+        table_.bury(net::read_pid(c.getPid()));
+      else if (auto name = read_name(c.getName()))
         table_.apply_removal(*name, net::read_pid(c.getPid()), c.getVersion());
       return ack(from, c.getCommitId());
     }
@@ -354,6 +356,7 @@ void GlobalService::on_frame(Atom from, wire::Frame::Reader f) {
       return;
     }
     case wire::Frame::GLOBAL_SYNC: {
+      for (auto p : f.getGlobalSync().getDeadOwners()) table_.bury(net::read_pid(p));
       std::vector<GlobalEntry> theirs;
       for (auto e : f.getGlobalSync().getEntries()) {
         auto name = read_name(e.getName());

@@ -77,7 +77,7 @@ class GlobalService {
 
   // All with mutex_ held.
   void arbitrate(GlobalOp op, Atom name, Pid pid, Answer answer);
-  void commit(const GlobalEntry& e, bool removal, Answer answer);
+  void commit(const GlobalEntry& e, GlobalOp op, Answer answer);
   void finish(Answer a);
   void took(const GlobalEntry& e, bool merged = false);  // an entry arrived: watch its owner?
   void ack(Atom to, std::uint64_t commit_id);

@@ -95,6 +95,7 @@ void GlobalTable::erase_locked(Atom name) {
 
 std::optional<GlobalEntry> GlobalTable::claim(Atom name, Pid pid) {
   std::unique_lock lock(mutex_);
+  if (dead_.contains(pid.bits())) return std::nullopt;
   auto it = table_.find(name.index());
   if (it != table_.end() && it->second.pid != pid) return std::nullopt;
   std::uint64_t version = ++clock_;
@@ -119,6 +120,7 @@ std::optional<GlobalEntry> GlobalTable::release(Atom name, Pid pid) {
 bool GlobalTable::apply(const GlobalEntry& e) {
   std::unique_lock lock(mutex_);
   see(e.version);
+  if (dead_.contains(e.pid.bits())) return false;
   auto it = table_.find(e.name.index());
   if (it == table_.end()) {
     table_.emplace(e.name.index(), Held{e.pid, e.version});
@@ -151,6 +153,7 @@ GlobalTable::Merged GlobalTable::merge(const std::vector<GlobalEntry>& theirs,
   std::unique_lock lock(mutex_);
   for (const GlobalEntry& e : theirs) {
     see(e.version);
+    if (dead_.contains(e.pid.bits())) continue;
     auto it = table_.find(e.name.index());
     if (it == table_.end()) {
       table_.emplace(e.name.index(), Held{e.pid, e.version});
@@ -193,6 +196,49 @@ std::vector<GlobalEntry> GlobalTable::drop_node(Atom node_name) {
       gone.push_back({Atom::from_index(name), h.pid, h.version});
   for (const GlobalEntry& e : gone) erase_locked(e.name);
   return gone;
+}
+
+std::vector<Atom> GlobalTable::bury(Pid pid) {
+  std::unique_lock lock(mutex_);
+  forget_old_dead_locked();
+  if (dead_.insert(pid.bits()).second) {
+    dead_order_.emplace_back(std::chrono::steady_clock::now(), pid);
+    if (dead_order_.size() > kDeadLimit) {
+      dead_.erase(dead_order_.front().second.bits());
+      dead_order_.pop_front();
+    }
+  }
+  std::vector<Atom> names;
+  auto [b, e] = by_pid_.equal_range(pid.bits());
+  for (auto it = b; it != e; ++it) names.push_back(it->second);
+  for (Atom n : names) erase_locked(n);
+  return names;
+}
+
+std::uint64_t GlobalTable::next_version() {
+  std::unique_lock lock(mutex_);
+  return ++clock_;
+}
+
+bool GlobalTable::buried(Pid pid) const {
+  std::shared_lock lock(mutex_);
+  return dead_.contains(pid.bits());
+}
+
+std::vector<Pid> GlobalTable::dead_owners() const {
+  std::shared_lock lock(mutex_);
+  std::vector<Pid> out;
+  out.reserve(dead_order_.size());
+  for (auto& [when, pid] : dead_order_) out.push_back(pid);
+  return out;
+}
+
+void GlobalTable::forget_old_dead_locked() {
+  auto horizon = std::chrono::steady_clock::now() - kDeadMemory;
+  while (!dead_order_.empty() && dead_order_.front().first < horizon) {
+    dead_.erase(dead_order_.front().second.bits());
+    dead_order_.pop_front();
+  }
 }
 
 }  // namespace ember::detail

@@ -324,6 +324,32 @@ TEST_CASE("global: the table applies newer commits only, and removals of the hol
   CHECK(t.size() == 0);
 }
 
+// The healed-partition race: a node that missed the arbiter's removal of a dead owner's
+// name (it was not yet connected to that arbiter) learns the death from a GlobalSync.
+TEST_CASE("global: a buried owner loses every name and no commit or merge brings one back") {
+  detail::GlobalTable stale, arbiter;
+  Pid dead(0, 5, 1), live(0, 6, 1);
+  stale.apply({"x"_a, dead, 3});
+  stale.apply({"y"_a, dead, 4});
+  stale.apply({"z"_a, live, 5});
+  arbiter.merge(stale.entries(), {});
+  auto gone = arbiter.bury(dead);
+  CHECK(gone.size() == 2);
+  CHECK(arbiter.buried(dead));
+  CHECK_FALSE(arbiter.buried(live));
+  // The stale table's own sync reaches the arbiter late: nothing of the dead comes back.
+  arbiter.merge(stale.entries(), {});
+  CHECK(!arbiter.whereis("x"_a));
+  CHECK(!arbiter.apply({"x"_a, dead, 99}));
+  CHECK(!arbiter.claim("w"_a, dead));
+  // The arbiter's dead owners reach the stale table.
+  REQUIRE(arbiter.dead_owners() == std::vector<Pid>{dead});
+  for (Pid p : arbiter.dead_owners()) stale.bury(p);
+  CHECK(stale.digest() == arbiter.digest());
+  CHECK(stale.whereis("z"_a) == live);
+  CHECK(stale.size() == 1);
+}
+
 TEST_CASE("global: registrations survive the loss of their arbiter mid-way") {
   Trio t("m");
   constexpr int kNames = 200;

@@ -3,11 +3,14 @@
 // arrives and sends what it decides.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <optional>
 #include <shared_mutex>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "ember/core/atom.hpp"
@@ -63,6 +66,18 @@ class GlobalTable {
   // A node is lost: every name held by one of its pids goes. Returns them.
   std::vector<GlobalEntry> drop_node(Atom node_name);
 
+  // An owner died: its names go, and for a while no commit or merged table brings them
+  // back. A commit reaches only the peers its arbiter sees, so a node that joins that
+  // arbiter later may still hold a dead owner's name; the dead owners travel in every
+  // GlobalSync for that reason. A dead pid never comes back, so no version is needed.
+  // Returns the names removed here.
+  std::vector<Atom> bury(Pid pid);
+  bool buried(Pid pid) const;
+  std::uint64_t next_version();          // a fresh Lamport version, for a removal without an entry
+  std::vector<Pid> dead_owners() const;  // the ones remembered, oldest first
+  static constexpr std::size_t kDeadLimit = 16384;
+  static constexpr std::chrono::seconds kDeadMemory{60};
+
   // The default resolver: the older registration (smaller version) wins, ties broken by
   // the pid's node name, creation and serial.
   static Pid older(Pid a, std::uint64_t va, Pid b, std::uint64_t vb);
@@ -74,11 +89,14 @@ class GlobalTable {
   };
   void see(std::uint64_t version) { clock_ = std::max(clock_, version); }
   void erase_locked(Atom name);
+  void forget_old_dead_locked();
 
   mutable std::shared_mutex mutex_;
   std::unordered_map<std::uint32_t, Held> table_;  // by name atom index
   std::unordered_multimap<std::uint64_t, Atom> by_pid_;
   std::uint64_t clock_ = 0;
+  std::unordered_set<std::uint64_t> dead_;  // pid bits
+  std::deque<std::pair<std::chrono::steady_clock::time_point, Pid>> dead_order_;
 };
 
 // A total order on pids that every node agrees on (pid bits hold a node-local index).
