@@ -4,9 +4,18 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <vector>
 
 namespace ember::bench {
+
+// EMBER_BENCH_CORK=0: the dist workloads' nodes write each frame as it is sent
+// (NodeConfig::cork_process_sends = false), to compare with the default.
+inline bool bench_cork() {
+  const char* v = std::getenv("EMBER_BENCH_CORK");
+  return !(v && std::strcmp(v, "0") == 0);
+}
 
 template <class T>
 inline void keep(T&& value) {

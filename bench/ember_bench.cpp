@@ -255,6 +255,7 @@ NodeConfig dist_config(const std::string& name) {
   NodeConfig c;
   c.name = name + "@127.0.0.1:0";
   c.cookie = kCookie;
+  c.cork_process_sends = ember::bench::bench_cork();
   return c;
 }
 
@@ -321,6 +322,7 @@ int dist_child(const char* name, const char* cookie) {
   NodeConfig c;
   c.name = name;
   c.cookie = cookie;
+  c.cork_process_sends = ember::bench::bench_cork();
   Node node(c);
   Pid waiter = node.runtime().spawn([](Self s) -> Proc {
     for (;;) {

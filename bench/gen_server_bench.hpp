@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.hpp"
 #include "ember/core/gen_server.hpp"
 #include "ember/core/supervisor.hpp"
 #include "ember/node/node.hpp"
@@ -107,6 +108,7 @@ inline void dist_gen_server_bench() {
     NodeConfig c;
     c.name = std::string(name) + "@127.0.0.1:0";
     c.cookie = "ember_bench_cookie";
+    c.cork_process_sends = bench_cork();
     return c;
   };
   Node a(config("bench_gs_a")), b(config("bench_gs_b"));

@@ -23,6 +23,15 @@ thread_local Process* tl_process = nullptr;
 // A thread outside the workers gathering its deliveries (begin_delivery_batch).
 thread_local RuntimeImpl* tl_batching = nullptr;
 thread_local SendBatch tl_outside_batch;
+// What at_slice_end registered during the current run (a handful of layers at most).
+constexpr int kSliceEndSlots = 4;
+thread_local void (*tl_slice_end[kSliceEndSlots])() = {};
+thread_local int tl_slice_end_count = 0;
+
+void run_slice_end() {
+  for (int i = 0; i < tl_slice_end_count; ++i) tl_slice_end[i]();
+  tl_slice_end_count = 0;
+}
 
 Term reason_of(Proc::promise_type& promise) {
   if (!promise.exception) return atoms::normal();
@@ -43,6 +52,15 @@ Term reason_of(Proc::promise_type& promise) {
 
 Process* current_process() noexcept {
   return tl_process;
+}
+
+bool at_slice_end(void (*fn)()) {
+  if (!tl_process) return false;
+  for (int i = 0; i < tl_slice_end_count; ++i)
+    if (tl_slice_end[i] == fn) return true;
+  if (tl_slice_end_count == kSliceEndSlots) return false;
+  tl_slice_end[tl_slice_end_count++] = fn;
+  return true;
 }
 
 SendBatch* RuntimeImpl::batch_here() const noexcept {
@@ -322,6 +340,7 @@ void RuntimeImpl::run_slices(Process* p) {
     current.resume();
     flush_sends();  // it suspended: what it sent goes out now
     tl_process = nullptr;
+    if (tl_slice_end_count) run_slice_end();
     if (!p->helpers.empty() && p->helpers.back() == current && current.done()) {
       p->helpers.pop_back();  // a Co<> finished: its caller continues and reads the result
       continue;

@@ -10,6 +10,19 @@ namespace ember::net {
 Outbox::Result Outbox::push(std::span<const std::byte> frame, std::uint64_t sender, Mode mode,
                             bool& wake) {
   std::unique_lock lock(mutex_);
+  return push_locked(frame, sender, mode, wake, nullptr, nullptr, lock);
+}
+
+Outbox::Result Outbox::push_corked(std::span<const std::byte> frame, std::uint64_t sender,
+                                   Mode mode, bool& wake, const void* owner, bool& first) {
+  std::unique_lock lock(mutex_);
+  first = false;
+  return push_locked(frame, sender, mode, wake, owner, &first, lock);
+}
+
+Outbox::Result Outbox::push_locked(std::span<const std::byte> frame, std::uint64_t sender,
+                                   Mode mode, bool& wake, const void* owner, bool* cork_first,
+                                   std::unique_lock<std::mutex>& lock) {
   wake = false;
   if (closed_) return Result::kClosed;
   if (mode != Mode::kForce && counted_locked() >= limits_.busy_bytes) {
@@ -19,6 +32,7 @@ Outbox::Result Outbox::push(std::span<const std::byte> frame, std::uint64_t send
   }
   frames_pushed_.store(frames_pushed_.load(std::memory_order_relaxed) + 1,
                        std::memory_order_relaxed);
+  if (cork_first && cork_locked(frame, owner, *cork_first)) return Result::kQueued;
   if (write_now_locked(frame, wake)) return Result::kQueued;
   bool behind_bulk = bulk_senders_.count(sender) > 0;
   if (frame.size() >= limits_.bulk_bytes || behind_bulk) {
@@ -32,6 +46,42 @@ Outbox::Result Outbox::push(std::span<const std::byte> frame, std::uint64_t send
   count_locked();
   if (!scheduled_) wake = scheduled_ = true;
   return Result::kQueued;
+}
+
+// Held back only while the loop thread has nothing of this queue: frames it was told of
+// go with its next write, in order, and a corked run is never behind them.
+bool Outbox::cork_locked(std::span<const std::byte> frame, const void* owner, bool& first) {
+  if (fd_ < 0 || writing_ || scheduled_ || !bulk_.empty() || frame.size() >= limits_.bulk_bytes)
+    return false;
+  if (corked_ ? cork_owner_ != owner : !small_.empty()) return false;
+  if (small_.size() + frame.size() > kCorkBytes) return false;
+  first = !corked_;
+  corked_ = true;
+  cork_owner_ = owner;
+  small_.insert(small_.end(), frame.begin(), frame.end());
+  bytes_ += frame.size();
+  count_locked();
+  return true;
+}
+
+void Outbox::uncork(bool& wake) {
+  std::lock_guard lock(mutex_);
+  wake = false;
+  if (!corked_) return;  // the loop thread took it along
+  corked_ = false;
+  if (closed_ || small_.empty()) return;
+  if (!writing_ && !scheduled_ && bulk_.empty() && fd_ >= 0 && direct_allowed_locked()) {
+    ssize_t n = ::send(fd_, small_.data(), small_.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n > 0) {
+      bytes_direct_.store(bytes_direct_.load(std::memory_order_relaxed) + std::uint64_t(n),
+                          std::memory_order_relaxed);
+      small_.erase(small_.begin(), small_.begin() + n);
+      bytes_ -= std::size_t(n);
+      count_locked();
+    }
+    if (small_.empty()) return;
+  }
+  if (!scheduled_) wake = scheduled_ = true;
 }
 
 std::size_t Outbox::queued() const {
@@ -59,11 +109,7 @@ bool Outbox::write_now_locked(std::span<const std::byte> frame, bool& wake) {
   if (fd_ < 0 || writing_ || !small_.empty() || !bulk_.empty() ||
       frame.size() >= limits_.bulk_bytes)
     return false;
-  auto now = std::chrono::steady_clock::now();
-  if (now - last_direct_ > kQuiet) burst_ = 0;
-  last_direct_ = now;
-  if (burst_ == kBurst) return false;
-  ++burst_;
+  if (!direct_allowed_locked()) return false;
   ssize_t n = ::send(fd_, frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
   if (n > 0)
     bytes_direct_.store(bytes_direct_.load(std::memory_order_relaxed) + std::uint64_t(n),
@@ -79,6 +125,15 @@ bool Outbox::write_now_locked(std::span<const std::byte> frame, bool& wake) {
   return false;  // EAGAIN or an error: queue it; the loop thread's write reports errors
 }
 
+bool Outbox::direct_allowed_locked() {
+  auto now = std::chrono::steady_clock::now();
+  if (now - last_direct_ > kQuiet) burst_ = 0;
+  last_direct_ = now;
+  if (burst_ == kBurst) return false;
+  ++burst_;
+  return true;
+}
+
 void Outbox::attach(int fd) {
   std::lock_guard lock(mutex_);
   fd_ = fd;
@@ -92,6 +147,7 @@ void Outbox::write_done() {
 bool Outbox::take(std::vector<std::byte>& out, FrameEncoder& encoder) {
   std::lock_guard lock(mutex_);
   scheduled_ = false;
+  corked_ = false;
   if (small_.empty() && bulk_.empty()) return false;
   writing_ = true;
   bytes_ -= small_.size();

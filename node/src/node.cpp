@@ -231,6 +231,7 @@ struct Node::Impl final : detail::ClusterPeers {
     tc.silence_timeout = config.silence_timeout;
     tc.max_message_bytes = config.max_message_bytes;
     tc.outbox.busy_bytes = config.busy_bytes;
+    if (config.cork_process_sends) tc.at_slice_end = detail::at_slice_end;
     net::TransportHandler h;
     h.on_hello = [this](net::ConnectionId id, const net::PeerInfo& p) {
       await_transport();

@@ -156,3 +156,31 @@ TEST_CASE("deliveries gathered by a thread outside the workers arrive in order")
   CHECK(seen == want);
   rt.send(peer, "stop"_a);
 }
+
+namespace {
+thread_local int tl_slice_end_runs = 0;
+void count_slice_end() {
+  ++tl_slice_end_runs;
+}
+}  // namespace
+
+// What the transport's corked frames rely on (detail::at_slice_end): the work runs on the
+// process's own thread, once, when it suspends, before anything else runs there.
+TEST_CASE("work left for a run's end runs once, on its thread, when the process suspends") {
+  CHECK_FALSE(detail::at_slice_end(count_slice_end));  // not inside a process
+  Runtime rt({.workers = 1});
+  bool registered = false, again = false;
+  int inside = -1, after = -1;
+  rt.run([&](Self self) -> Proc {
+    int before = tl_slice_end_runs;
+    registered = detail::at_slice_end(count_slice_end);
+    again = detail::at_slice_end(count_slice_end);
+    inside = tl_slice_end_runs - before;
+    co_await self.yield();
+    after = tl_slice_end_runs - before;
+  });
+  CHECK(registered);
+  CHECK(again);
+  CHECK(inside == 0);  // not while the process runs
+  CHECK(after == 1);   // once, though registered twice
+}

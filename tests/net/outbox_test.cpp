@@ -181,3 +181,50 @@ TEST_CASE("an idle outbox is written by the sender for a few frames, then a stre
   ::close(fds[0]);
   ::close(fds[1]);
 }
+
+TEST_CASE("a corked outbox holds one thread's frames and uncork writes them in one go") {
+  int fds[2];
+  REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
+  Outbox box(OutboxLimits{});
+  box.attach(fds[0]);
+  std::vector<std::byte> frame = send_frame(1);
+  int me = 0, other = 0;  // two threads' cork owners
+  bool wake = false, first = false;
+  REQUIRE(box.push_corked(frame, 7, Outbox::Mode::kNoWait, wake, &me, first) ==
+          Outbox::Result::kQueued);
+  CHECK(first);
+  CHECK_FALSE(wake);
+  REQUIRE(box.push_corked(frame, 7, Outbox::Mode::kNoWait, wake, &me, first) ==
+          Outbox::Result::kQueued);
+  CHECK_FALSE(first);
+  CHECK_FALSE(wake);
+  CHECK(box.queued() == 2 * frame.size());
+  CHECK(box.bytes_direct() == 0);
+  std::vector<std::byte> got(4 * frame.size());
+  CHECK(::recv(fds[1], got.data(), got.size(), MSG_DONTWAIT) < 0);  // nothing written yet
+  box.uncork(wake);
+  CHECK_FALSE(wake);
+  CHECK(box.queued() == 0);
+  CHECK(box.bytes_direct() == 2 * frame.size());
+  CHECK(::recv(fds[1], got.data(), got.size(), MSG_DONTWAIT) == ssize_t(2 * frame.size()));
+
+  // Another thread's frame does not join a cork: it queues behind it for the loop thread,
+  // which takes both, in order; the cork's own uncork then has nothing left to do.
+  REQUIRE(box.push_corked(frame, 7, Outbox::Mode::kNoWait, wake, &me, first) ==
+          Outbox::Result::kQueued);
+  CHECK(first);
+  REQUIRE(box.push_corked(send_frame(2), 8, Outbox::Mode::kNoWait, wake, &other, first) ==
+          Outbox::Result::kQueued);
+  CHECK_FALSE(first);
+  CHECK(wake);
+  FrameEncoder encoder;
+  std::vector<std::byte> out;
+  REQUIRE(box.take(out, encoder));
+  CHECK(seqs_of(out) == std::vector<std::int64_t>{1, 2});
+  box.write_done();
+  box.uncork(wake);
+  CHECK_FALSE(wake);
+  CHECK(box.queued() == 0);
+  ::close(fds[0]);
+  ::close(fds[1]);
+}

@@ -163,6 +163,11 @@ struct IdlePoll {
   void* context;
 };
 void set_idle_poll(Runtime& rt, const IdlePoll* poll);
+// For the node layer: work that a running process's sends leave for the moment it suspends
+// (the transport holds the frames of one run back, to write them in one go). Returns
+// false outside a process's run, where the caller must do the work itself. `fn` runs once
+// on this thread, right after the run; registering it again in the same run is a no-op.
+bool at_slice_end(void (*fn)());
 
 template <class F>
 Proc run_plain(F* f, Self self);

@@ -45,6 +45,17 @@ class Outbox {
   // until it drains or the connection closes, kNoWait queues nothing and returns kBusy.
   // `wake` says whether the loop thread must be told (nothing was pending for it).
   Result push(std::span<const std::byte> frame, std::uint64_t sender, Mode mode, bool& wake);
+  // As push, but a frame that finds the queue idle may be held back ("corked") with the
+  // ones after it, up to kCorkBytes, for uncork() to write in one syscall: a call's
+  // demonitor, monitor and request become one TCP segment and one read at the peer.
+  // `first` says this push started the cork, so the caller must see uncork() is called.
+  // Only the thread that started a cork (`owner`, any address unique to it) adds to it.
+  Result push_corked(std::span<const std::byte> frame, std::uint64_t sender, Mode mode, bool& wake,
+                     const void* owner, bool& first);
+  // Writes what was corked, or leaves it to the loop thread (`wake`) if the socket is
+  // busy or the sender has been writing directly for too long.
+  void uncork(bool& wake);
+  static constexpr std::size_t kCorkBytes = 64u << 10;
   std::size_t queued() const;
   bool busy() const;
 
@@ -75,7 +86,11 @@ class Outbox {
   void fragment(Bulk& b, std::vector<std::byte>& out, FrameEncoder& encoder);
   void drained_locked();
   std::size_t counted_locked() const;
+  Result push_locked(std::span<const std::byte> frame, std::uint64_t sender, Mode mode, bool& wake,
+                     const void* owner, bool* cork_first, std::unique_lock<std::mutex>& lock);
   bool write_now_locked(std::span<const std::byte> frame, bool& wake);
+  bool cork_locked(std::span<const std::byte> frame, const void* owner, bool& first);
+  bool direct_allowed_locked();
 
   OutboxLimits limits_;
   mutable std::mutex mutex_;
@@ -88,6 +103,8 @@ class Outbox {
   bool scheduled_ = false;  // the loop thread has been told and has not looked yet
   bool closed_ = false;
   bool writing_ = false;  // the loop thread has a write in flight
+  bool corked_ = false;   // small_ holds only held-back frames, for uncork()
+  const void* cork_owner_ = nullptr;
   int fd_ = -1;
   // Written under mutex_ only (one writer at a time), read anywhere.
   std::atomic<std::uint64_t> frames_pushed_{0}, bytes_direct_{0};

@@ -42,6 +42,11 @@ struct TransportConfig {
   OutboxLimits outbox;
   // Largest message reassembled from fragments (the sender refuses larger ones first).
   std::size_t max_message_bytes = 64u << 20;
+  // Set (by the node, to the runtime's detail::at_slice_end): a running process's frames to
+  // an idle connection are held until it suspends and written in one syscall
+  // (Outbox::push_corked): one segment, one read at the peer. It registers a function to
+  // run when the sending process suspends, or returns false outside a process.
+  bool (*at_slice_end)(void (*fn)()) = nullptr;
 };
 
 // A connection's outbound queue, for senders on any thread. Taken in on_up; after the

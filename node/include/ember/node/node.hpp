@@ -47,6 +47,10 @@ struct NodeConfig {
   // (Transport::poll), so a reply needs no wake-up of the I/O thread and a stream is
   // decoded on more than one core. false: only the I/O thread reads.
   bool workers_read = true;
+  // The frames a process sends to one idle connection in one run (between two suspensions)
+  // go out in one write when it suspends: a call's monitor and request become one TCP
+  // segment. false: each frame is written (or queued) as it is sent.
+  bool cork_process_sends = true;
   // Nonzero: serve GET /metrics (Prometheus text) and GET /health over HTTP on this port
   // of the listen host, from the node's I/O thread. 0: no endpoint.
   std::uint16_t metrics_port = 0;
