@@ -60,6 +60,12 @@ struct Send {             # a message to a pid
   message @2 :Term;
 }
 
+struct LocalSend {        # a message from a process of the sending node to one of the receiving
+  fromId @0 :UInt64;      # node's current incarnations: the two pids without their node names,
+  toId @1 :UInt64;        # which the connection already knows (Pid.id of each)
+  message @2 :Term;
+}
+
 struct RegSend {          # a message to a locally registered name on the receiving node
   from @0 :Pid;
   toName @1 :Text;
@@ -258,5 +264,6 @@ struct Frame {
     pgJoin @24 :PgMembers;
     pgLeave @25 :PgMembers;
     pgSync @26 :PgSync;
+    localSend @27 :LocalSend;
   }
 }

@@ -140,6 +140,11 @@ void check(wire::Frame::Reader f) {
       read_pid(f.getSend().getTo());
       read_term(f.getSend().getMessage());
       return;
+    case wire::Frame::LOCAL_SEND:
+      pid_on(0, f.getLocalSend().getFromId());
+      pid_on(0, f.getLocalSend().getToId());
+      read_term(f.getLocalSend().getMessage());
+      return;
     case wire::Frame::REG_SEND:
       read_pid(f.getRegSend().getFrom());
       if (f.getRegSend().getToName().size() > Atom::kMaxLength)

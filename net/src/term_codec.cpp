@@ -224,7 +224,7 @@ Word read_word(wire::Term::Reader in, detail::HeapWriter& out) {
 
 void write_pid(wire::Pid::Builder out, Pid pid) {
   write_node(out.initNode(), pid.node());
-  out.setId(pid.bits() & kLocalIdMask);
+  out.setId(pid_id(pid));
 }
 
 void write_ref(wire::Ref::Builder out, Ref ref) {
@@ -236,11 +236,17 @@ void write_term(wire::Term::Builder out, const Term& t) {
   write_word(out, t.word(), 0);
 }
 
-Pid read_pid(wire::Pid::Reader in) {
-  std::uint64_t id = in.getId();
+Pid pid_on(std::uint32_t node, std::uint64_t id) {
   if (id > kLocalIdMask) fail("pid id out of range");
-  std::uint64_t node = read_node(in.getNode());
-  return Pid::from_bits((node << (Pid::kSlotBits + Pid::kGenBits)) | id);
+  return Pid::from_bits((std::uint64_t(node) << (Pid::kSlotBits + Pid::kGenBits)) | id);
+}
+
+std::uint64_t pid_id(Pid pid) {
+  return pid.bits() & kLocalIdMask;
+}
+
+Pid read_pid(wire::Pid::Reader in) {
+  return pid_on(read_node(in.getNode()), in.getId());
 }
 
 Ref read_ref(wire::Ref::Reader in) {

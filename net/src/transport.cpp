@@ -436,7 +436,7 @@ struct Transport::Impl {
 
   static void count_inbound(Connection* c, wire::Frame::Reader frame) {
     bump(c->counters->frames_in);
-    if (frame.isSend() || frame.isRegSend()) bump(c->counters->messages_in);
+    if (frame.isSend() || frame.isLocalSend() || frame.isRegSend()) bump(c->counters->messages_in);
   }
 
   // The handshake is done: from now on connection_stats() lists it.

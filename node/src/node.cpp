@@ -411,7 +411,12 @@ struct Node::Impl final : detail::ClusterPeers {
     bool message = s.kind == SignalKind::kMessage;
     if (message && cache.owner == this && cache.index == s.to.node() &&
         cache.generation == peers_changed.load(std::memory_order_acquire)) {
-      detail::encode_signal(encoder, frame, s);
+      // The cache says the channel leads to the incarnation `s.to` names, so a local
+      // sender's message may leave both node names out.
+      if (s.from.valid() && s.from.node() == index)
+        detail::encode_local_send(encoder, frame, s);
+      else
+        detail::encode_signal(encoder, frame, s);
       check_size(frame.size());
       if (push(cache.channel, frame, s.from) == net::Outbox::Result::kQueued)
         count_message(cache.channel);
@@ -584,6 +589,7 @@ struct Node::Impl final : detail::ClusterPeers {
   static bool on_any_thread(wire::Frame::Which kind) {
     switch (kind) {
       case wire::Frame::SEND:
+      case wire::Frame::LOCAL_SEND:
       case wire::Frame::REG_SEND:
       case wire::Frame::LINK:
       case wire::Frame::UNLINK:
@@ -795,7 +801,38 @@ struct Node::Impl final : detail::ClusterPeers {
     lock.lock();
   }
 
+  // The NodeTable index of the incarnation connection `id` is up to, if it is the peer's
+  // connection in use: what a LocalSend's sender pid belongs to. A connection replaced or
+  // lost since is not, and its last frames are dropped as the peer's death would have.
+  // A small per-thread cache, valid while no peer changes state, spares the mutex.
+  std::optional<std::uint32_t> sender_node(net::ConnectionId id) {
+    struct Entry {
+      const Impl* owner = nullptr;
+      net::ConnectionId id = 0;
+      std::uint64_t generation = 0;
+      std::uint32_t node = 0;
+    };
+    thread_local Entry cache[4];
+    Entry& e = cache[id & 3];
+    if (e.owner == this && e.id == id &&
+        e.generation == peers_changed.load(std::memory_order_acquire))
+      return e.node;
+    std::lock_guard lock(mutex);
+    auto it = conn_peer.find(id);
+    if (it == conn_peer.end()) return std::nullopt;
+    const Peer& p = peers.at(it->second);
+    if (p.state != PeerState::kUp || p.conn != id) return std::nullopt;
+    e = {this, id, peers_changed.load(std::memory_order_relaxed), p.index};
+    return p.index;
+  }
+
   void on_frame(net::ConnectionId id, wire::Frame::Reader f) {
+    if (f.isLocalSend()) {
+      std::optional<std::uint32_t> from = sender_node(id);
+      if (!from) return;
+      InboundSignal m = detail::decode_local_send(f.getLocalSend(), *from, index);
+      return detail::deliver_signal(runtime, m.kind, m.from, m.to, {}, std::move(m.payload));
+    }
     InboundSignal s;
     if (detail::decode_signal(f, s)) {
       if (s.kind != SignalKind::kMessage) {  // links and monitors are remembered for a loss

@@ -56,6 +56,15 @@ void encode_signal(net::FrameEncoder& encoder, std::vector<std::byte>& out, cons
   });
 }
 
+void encode_local_send(net::FrameEncoder& encoder, std::vector<std::byte>& out, const Signal& s) {
+  encoder.encode(out, [&](wire::Frame::Builder f) {
+    auto b = f.initLocalSend();
+    b.setFromId(net::pid_id(s.from));
+    b.setToId(net::pid_id(s.to));
+    net::write_term(b.initMessage(), s.payload);
+  });
+}
+
 void encode_name_monitor(net::FrameEncoder& encoder, std::vector<std::byte>& out, Pid watcher,
                          Atom name, Ref ref, bool on) {
   encoder.encode(out, [&](wire::Frame::Builder f) {
@@ -65,6 +74,15 @@ void encode_name_monitor(net::FrameEncoder& encoder, std::vector<std::byte>& out
     b.getTo().setName(capnp::Text::Reader(text.data(), text.size()));
     net::write_ref(b.initRef(), ref);
   });
+}
+
+InboundSignal decode_local_send(wire::LocalSend::Reader in, std::uint32_t peer,
+                                std::uint32_t self) {
+  return {SignalKind::kMessage,
+          net::pid_on(peer, in.getFromId()),
+          net::pid_on(self, in.getToId()),
+          {},
+          net::read_term(in.getMessage())};
 }
 
 bool decode_signal(wire::Frame::Reader f, InboundSignal& out) {

@@ -14,7 +14,9 @@
 
 namespace ember::net {
 
-inline constexpr std::uint32_t kProtocolVersion = 1;
+// 2: messages between the two ends' own processes travel as LocalSend (pids without node
+// names), which a version-1 node would skip, so the two refuse each other at the handshake.
+inline constexpr std::uint32_t kProtocolVersion = 2;
 
 // Hello flag of an acceptor that turns the connection down because it is connecting to
 // the initiator at the same moment and keeps its own connection (the node with the

@@ -25,5 +25,10 @@ void write_ref(wire::Ref::Builder out, Ref ref);
 Term read_term(wire::Term::Reader in);
 Pid read_pid(wire::Pid::Reader in);
 Ref read_ref(wire::Ref::Reader in);
+// The pid `id` (Pid.id on the wire) of the node at NodeTable index `node`, for frames whose
+// pids leave their node implied. Throws WireError for an id out of range.
+Pid pid_on(std::uint32_t node, std::uint64_t id);
+// What Pid.id carries for `pid`: its slot and generation.
+std::uint64_t pid_id(Pid pid);
 
 }  // namespace ember::net
