@@ -8,21 +8,21 @@
 namespace ember::net {
 
 Outbox::Result Outbox::push(std::span<const std::byte> frame, std::uint64_t sender, Mode mode,
-                            bool& wake) {
+                            bool& wake, std::uint32_t frames) {
   std::unique_lock lock(mutex_);
-  return push_locked(frame, sender, mode, wake, nullptr, nullptr, lock);
+  return push_locked(frame, sender, mode, wake, frames, nullptr, nullptr, lock);
 }
 
 Outbox::Result Outbox::push_corked(std::span<const std::byte> frame, std::uint64_t sender,
-                                   Mode mode, bool& wake, const void* owner, bool& first) {
+                                   Mode mode, bool& wake, const void* owner, Cork& cork) {
   std::unique_lock lock(mutex_);
-  first = false;
-  return push_locked(frame, sender, mode, wake, owner, &first, lock);
+  cork = Cork::kNo;
+  return push_locked(frame, sender, mode, wake, 1, owner, &cork, lock);
 }
 
 Outbox::Result Outbox::push_locked(std::span<const std::byte> frame, std::uint64_t sender,
-                                   Mode mode, bool& wake, const void* owner, bool* cork_first,
-                                   std::unique_lock<std::mutex>& lock) {
+                                   Mode mode, bool& wake, std::uint32_t frames, const void* owner,
+                                   Cork* cork, std::unique_lock<std::mutex>& lock) {
   wake = false;
   if (closed_) return Result::kClosed;
   if (mode != Mode::kForce && counted_locked() >= limits_.busy_bytes) {
@@ -30,9 +30,9 @@ Outbox::Result Outbox::push_locked(std::span<const std::byte> frame, std::uint64
     drained_.wait(lock, [&] { return closed_ || counted_locked() < limits_.busy_bytes / 2; });
     if (closed_) return Result::kClosed;
   }
-  frames_pushed_.store(frames_pushed_.load(std::memory_order_relaxed) + 1,
+  frames_pushed_.store(frames_pushed_.load(std::memory_order_relaxed) + frames,
                        std::memory_order_relaxed);
-  if (cork_first && cork_locked(frame, owner, *cork_first)) return Result::kQueued;
+  if (cork && cork_locked(frame, owner, *cork)) return Result::kQueued;
   if (write_now_locked(frame, wake)) return Result::kQueued;
   bool behind_bulk = bulk_senders_.count(sender) > 0;
   if (frame.size() >= limits_.bulk_bytes || behind_bulk) {
@@ -50,12 +50,12 @@ Outbox::Result Outbox::push_locked(std::span<const std::byte> frame, std::uint64
 
 // Held back only while the loop thread has nothing of this queue: frames it was told of
 // go with its next write, in order, and a corked run is never behind them.
-bool Outbox::cork_locked(std::span<const std::byte> frame, const void* owner, bool& first) {
+bool Outbox::cork_locked(std::span<const std::byte> frame, const void* owner, Cork& cork) {
   if (fd_ < 0 || writing_ || scheduled_ || !bulk_.empty() || frame.size() >= limits_.bulk_bytes)
     return false;
   if (corked_ ? cork_owner_ != owner : !small_.empty()) return false;
   if (small_.size() + frame.size() > kCorkBytes) return false;
-  first = !corked_;
+  cork = corked_ ? Cork::kJoined : Cork::kStarted;
   corked_ = true;
   cork_owner_ = owner;
   small_.insert(small_.end(), frame.begin(), frame.end());

@@ -84,6 +84,23 @@ struct Corked {
 thread_local std::vector<Corked> tl_corked;
 void uncork_all();
 
+// The frames a running process sends to a connection that was busy when it began: gathered
+// here and pushed in one go (one lock, one copy into the outbox) when the process suspends
+// or kGatherBytes have gathered, instead of taking the outbox's lock against the loop
+// thread's once per frame. One connection and one sender at a time; any other frame from
+// this thread pushes what was gathered first, so per-pair order holds.
+struct Gathered {
+  std::shared_ptr<Outbox> outbox;
+  Transport::Impl* impl = nullptr;
+  ConnectionId id = 0;
+  std::uint64_t sender = 0;
+  std::uint32_t frames = 0;
+  std::vector<std::byte> bytes;
+};
+thread_local Gathered tl_gathered;
+constexpr std::size_t kGatherBytes = 32u << 10;
+void push_gathered(Outbox::Mode mode);
+
 // One TCP connection. Owned by Transport::Impl::connections; freed in its close callback.
 struct Connection {
   Transport::Impl* owner = nullptr;
@@ -811,13 +828,31 @@ Outbox::Result Transport::send(const Channel& channel, std::span<const std::byte
     mode = Outbox::Mode::kNoWait;
   bool wake = false;
   Outbox::Result result;
+  Gathered& g = tl_gathered;
+  bool same = g.outbox == channel.outbox && g.sender == sender;
+  if (g.outbox && (!same || mode != Outbox::Mode::kWait)) push_gathered(Outbox::Mode::kForce);
   if (impl_->config.at_slice_end && mode != Outbox::Mode::kForce &&
       impl_->config.at_slice_end(uncork_all)) {
-    // About to wait for a busy queue: what this run corked elsewhere goes first.
-    if (mode == Outbox::Mode::kWait && !tl_corked.empty() && channel.outbox->busy()) uncork_all();
-    bool first = false;
-    result = channel.outbox->push_corked(frame, sender, mode, wake, &tl_corked, first);
-    if (first) tl_corked.push_back({channel.outbox, impl_.get(), channel.id});
+    if (same && mode == Outbox::Mode::kWait && !channel.outbox->busy_hint()) {
+      g.bytes.insert(g.bytes.end(), frame.begin(), frame.end());
+      ++g.frames;
+      if (g.bytes.size() >= kGatherBytes) push_gathered(Outbox::Mode::kWait);
+      return Outbox::Result::kQueued;
+    }
+    // About to wait for a busy queue: what this run corked or gathered goes first.
+    if (mode == Outbox::Mode::kWait && (!tl_corked.empty() || g.outbox) && channel.outbox->busy())
+      uncork_all();
+    Outbox::Cork cork = Outbox::Cork::kNo;
+    result = channel.outbox->push_corked(frame, sender, mode, wake, &tl_corked, cork);
+    if (cork == Outbox::Cork::kStarted)
+      tl_corked.push_back({channel.outbox, impl_.get(), channel.id});
+    if (cork == Outbox::Cork::kNo && mode == Outbox::Mode::kWait &&
+        result == Outbox::Result::kQueued && !tl_worker_reading) {
+      g.outbox = channel.outbox;  // the queue is busy: gather what this run sends next
+      g.impl = impl_.get();
+      g.id = channel.id;
+      g.sender = sender;
+    }
   } else {
     result = channel.outbox->push(frame, sender, mode, wake);
   }
@@ -825,6 +860,8 @@ Outbox::Result Transport::send(const Channel& channel, std::span<const std::byte
   return result;
 }
 
+// At the end of a process's run, or before it waits: first the corks (their frames were
+// sent before any gathered ones), then what was gathered, which must not wait here.
 void uncork_all() {
   for (std::size_t i = 0; i < tl_corked.size(); ++i) {
     Corked& c = tl_corked[i];
@@ -833,6 +870,20 @@ void uncork_all() {
     if (wake) c.impl->schedule(c.id);
   }
   tl_corked.clear();
+  push_gathered(Outbox::Mode::kForce);
+}
+
+void push_gathered(Outbox::Mode mode) {
+  Gathered& g = tl_gathered;
+  if (!g.outbox) return;
+  if (g.frames) {
+    bool wake = false;
+    g.outbox->push(g.bytes, g.sender, mode, wake, g.frames);
+    if (wake) g.impl->schedule(g.id);
+  }
+  g.outbox.reset();
+  g.bytes.clear();
+  g.frames = 0;
 }
 
 Channel Transport::channel(ConnectionId id) {

@@ -40,24 +40,32 @@ class Outbox {
   Outbox(const Outbox&) = delete;
   Outbox& operator=(const Outbox&) = delete;
 
+  // What push_corked did with a frame: held it in a cork it started, added it to this
+  // thread's cork, or queued it as push does.
+  enum class Cork { kStarted, kJoined, kNo };
+
   // Queues one encoded frame (header included) from `sender` (any id that identifies the
-  // sending process; 0 for the connection itself). Over the busy limit, kWait blocks
-  // until it drains or the connection closes, kNoWait queues nothing and returns kBusy.
+  // sending process; 0 for the connection itself), or `frames` frames of one sender laid
+  // end to end. Over the busy limit, kWait blocks until it drains or the connection
+  // closes, kNoWait queues nothing and returns kBusy.
   // `wake` says whether the loop thread must be told (nothing was pending for it).
-  Result push(std::span<const std::byte> frame, std::uint64_t sender, Mode mode, bool& wake);
+  Result push(std::span<const std::byte> frame, std::uint64_t sender, Mode mode, bool& wake,
+              std::uint32_t frames = 1);
   // As push, but a frame that finds the queue idle may be held back ("corked") with the
   // ones after it, up to kCorkBytes, for uncork() to write in one syscall: a call's
   // demonitor, monitor and request become one TCP segment and one read at the peer.
-  // `first` says this push started the cork, so the caller must see uncork() is called.
+  // `cork` kStarted says the caller must see uncork() is called.
   // Only the thread that started a cork (`owner`, any address unique to it) adds to it.
   Result push_corked(std::span<const std::byte> frame, std::uint64_t sender, Mode mode, bool& wake,
-                     const void* owner, bool& first);
+                     const void* owner, Cork& cork);
   // Writes what was corked, or leaves it to the loop thread (`wake`) if the socket is
   // busy or the sender has been writing directly for too long.
   void uncork(bool& wake);
   static constexpr std::size_t kCorkBytes = 64u << 10;
   std::size_t queued() const;
   bool busy() const;
+  // busy() without the mutex, from a moment ago: for a sender deciding whether to gather.
+  bool busy_hint() const { return depth() >= limits_.busy_bytes; }
 
   // For statistics, from any thread without the mutex (relaxed: a little stale at most):
   // frames accepted by push, bytes senders wrote to the socket themselves (the loop
@@ -87,9 +95,10 @@ class Outbox {
   void drained_locked();
   std::size_t counted_locked() const;
   Result push_locked(std::span<const std::byte> frame, std::uint64_t sender, Mode mode, bool& wake,
-                     const void* owner, bool* cork_first, std::unique_lock<std::mutex>& lock);
+                     std::uint32_t frames, const void* owner, Cork* cork,
+                     std::unique_lock<std::mutex>& lock);
   bool write_now_locked(std::span<const std::byte> frame, bool& wake);
-  bool cork_locked(std::span<const std::byte> frame, const void* owner, bool& first);
+  bool cork_locked(std::span<const std::byte> frame, const void* owner, Cork& cork);
   bool direct_allowed_locked();
 
   OutboxLimits limits_;
