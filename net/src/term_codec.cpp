@@ -1,9 +1,11 @@
-// Term <-> wire::Term. Decoding sizes the term first, then fills one heap.
+// Term <-> wire::Term. Decoding reads a term once into a scratch heap and copies it to one
+// of the size used; a term too large for the scratch is sized first, then read.
 #include "ember/net/term_codec.hpp"
 
 #include <kj/exception.h>
 
 #include <cmath>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -84,7 +86,8 @@ void write_word(wire::Term::Builder out, Word w, std::size_t depth) {
   }
 }
 
-// First pass: the heap words the term needs, with the depth checked before recursing.
+// The heap words a term too large for the scratch needs, with the depth checked before
+// recursing.
 std::size_t words_of(wire::Term::Reader in, std::size_t depth) {
   if (depth > kMaxWireDepth)
     fail("nested deeper than " + std::to_string(kMaxWireDepth) + " levels");
@@ -169,8 +172,11 @@ std::uint32_t read_node(wire::NodeId::Reader in) {
   return *index;
 }
 
-// Second pass: writes into the heap sized by words_of.
-Word read_word(wire::Term::Reader in, detail::HeapWriter& out) {
+// Writes into the heap sized by words_of, or into a per-thread scratch heap that may turn
+// out too small (HeapFull). Checks the depth itself, since it may run first.
+Word read_word(wire::Term::Reader in, detail::HeapWriter& out, std::size_t depth) {
+  if (depth > kMaxWireDepth)
+    fail("nested deeper than " + std::to_string(kMaxWireDepth) + " levels");
   switch (in.which()) {
     case wire::Term::ATOM:
       return detail::make_atom(read_atom(in.getAtom()));
@@ -195,7 +201,7 @@ Word read_word(wire::Term::Reader in, detail::HeapWriter& out) {
       auto elems = tuple ? in.getTuple() : in.getList();
       Word* dst = nullptr;
       Word root = out.box_tuple(tuple ? Box::kTuple : Box::kList, elems.size(), dst);
-      for (unsigned i = 0; i < elems.size(); ++i) dst[i] = read_word(elems[i], out);
+      for (unsigned i = 0; i < elems.size(); ++i) dst[i] = read_word(elems[i], out, depth + 1);
       return root;
     }
     case wire::Term::MAP: {
@@ -204,8 +210,8 @@ Word read_word(wire::Term::Reader in, detail::HeapWriter& out) {
       if (n == 0) return detail::make_boxed(detail::kEmptyMap);
       Word* box = out.alloc(detail::map_words(n));
       for (std::size_t i = 0; i < n; ++i) {
-        box[1 + i] = read_word(entries[i].getKey(), out);
-        box[1 + n + i] = read_word(entries[i].getValue(), out);
+        box[1 + i] = read_word(entries[i].getKey(), out, depth + 1);
+        box[1 + n + i] = read_word(entries[i].getValue(), out, depth + 1);
       }
       std::size_t kept = n;
       // A well-behaved sender sends keys sorted; anything else is put right here.
@@ -253,10 +259,25 @@ Ref read_ref(wire::Ref::Reader in) {
   return Ref{read_node(in.getNode()), in.getId()};
 }
 
+// Most terms fit the scratch heap: read in one pass there, then copied to a heap of the
+// size used (a walk over plain memory, not over Cap'n Proto's checked pointers again).
+// A larger one is sized first (words_of), then read.
+constexpr std::size_t kScratchWords = 8192;
+
 Term read_term(wire::Term::Reader in) {
   try {
+    thread_local std::unique_ptr<Word[]> scratch(new Word[kScratchWords]);
+    try {
+      detail::HeapWriter first(scratch.get(), kScratchWords);
+      Word root = read_word(in, first, 0);
+      if (first.used() == 0) return Term::adopt(root, nullptr);
+      detail::HeapWriter out(first.used());
+      Word copy = detail::deep_copy(root, out);
+      return Term::adopt(copy, out.release());
+    } catch (const detail::HeapFull&) {
+    }
     detail::HeapWriter out(words_of(in, 0));
-    Word root = read_word(in, out);
+    Word root = read_word(in, out, 0);
     return Term::adopt(root, out.release());
   } catch (const kj::Exception& e) {
     throw WireError(std::string("malformed term: ") + e.getDescription().cStr());

@@ -195,3 +195,13 @@ TEST_CASE("the node table gives a new index to a new creation") {
   CHECK(NodeTable::identity(*b).creation == 2);
   CHECK(NodeTable::identity(NodeTable::kLocal).name == Atom("nonode@nohost"));
 }
+
+TEST_CASE("a heap writer over a caller's buffer stops with HeapFull at its end") {
+  detail::Word buffer[4];
+  detail::HeapWriter w(buffer, 4);
+  detail::Word* elems = nullptr;
+  w.box_tuple(detail::Box::kTuple, 3, elems);  // 4 words: the header and 3 elements
+  CHECK(w.used() == 4);
+  CHECK_THROWS_AS(w.box_float(1.5), detail::HeapFull);
+  CHECK(w.release() == nullptr);  // the buffer stays the caller's
+}

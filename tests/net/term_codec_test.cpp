@@ -143,3 +143,18 @@ TEST_CASE("the encoder refuses a term too deep for the wire") {
   for (std::size_t i = 0; i < kMaxWireDepth - 5; ++i) ok = list(ok);
   CHECK(round_trip(ok, enc) == ok);
 }
+
+// read_term reads most terms once into a per-thread scratch heap (8,192 words); a larger
+// one is sized first. Both ways give the term sent, heap size included.
+TEST_CASE("terms that fit the decoder's scratch heap and terms that do not read back equal") {
+  FrameEncoder enc;
+  std::vector<std::int64_t> ints;
+  for (std::int64_t i = 0; i < 20000; ++i) ints.push_back((std::int64_t(1) << 62) + i);  // boxed integers
+  Term big = tuple("big"_a, list_of(ints), std::string(100000, 'b'));
+  Term small = tuple("small"_a, std::string(1000, 's'), 3.5, list(1, 2, 3));
+  for (const Term& t : {small, big, small}) {
+    Term back = round_trip(t, enc);
+    CHECK(back == t);
+    CHECK(back.heap_bytes() == t.heap_bytes());
+  }
+}

@@ -112,11 +112,21 @@ struct TermHeap {
   static void destroy(TermHeap* heap) noexcept;
 };
 
+// What a HeapWriter throws when asked for more than it holds.
+struct HeapFull {};
+
 // Bump allocator over a fresh TermHeap; the caller sizes it exactly beforehand.
 class HeapWriter {
  public:
   explicit HeapWriter(std::size_t words)
-      : heap_(words ? TermHeap::create(words) : nullptr), next_(heap_ ? heap_->data() : nullptr) {}
+      : heap_(words ? TermHeap::create(words) : nullptr),
+        next_(heap_ ? heap_->data() : nullptr),
+        begin_(next_),
+        end_(next_ + words) {}
+  // Writes into `buffer` (`words` long) instead, for a term whose size is not known
+  // beforehand (decoding in one pass); release() hands nothing over.
+  HeapWriter(Word* buffer, std::size_t words)
+      : heap_(nullptr), next_(buffer), begin_(buffer), end_(buffer + words) {}
   HeapWriter(const HeapWriter&) = delete;
   HeapWriter& operator=(const HeapWriter&) = delete;
   ~HeapWriter() {
@@ -124,6 +134,7 @@ class HeapWriter {
   }
 
   Word* alloc(std::size_t words) {
+    if (words > std::size_t(end_ - next_)) throw HeapFull{};
     Word* p = next_;
     next_ += words;
     return p;
@@ -149,11 +160,13 @@ class HeapWriter {
     heap_ = nullptr;
     return h;
   }
-  std::size_t used() const { return heap_ ? std::size_t(next_ - heap_->data()) : 0; }
+  std::size_t used() const { return std::size_t(next_ - begin_); }
 
  private:
   TermHeap* heap_;
   Word* next_;
+  Word* begin_;
+  Word* end_;
 };
 
 // Words a deep copy of `w` needs.
