@@ -124,10 +124,27 @@ std::size_t words_of(wire::Term::Reader in, std::size_t depth) {
   fail("unknown term kind " + std::to_string(unsigned(in.which())));
 }
 
+// The atoms this thread decoded lately, by length and first byte: a stream names the same
+// few (`seq`, `ok`, a reply tag) in every message, and comparing the text with the table's
+// copy is cheaper than hashing it. Atoms are never freed, so an entry stays right.
+struct AtomCache {
+  Atom entries[16];
+  bool used[16] = {};
+  static unsigned slot(std::string_view s) {
+    return (unsigned(s.size()) * 7 + unsigned(static_cast<unsigned char>(s[0]))) & 15;
+  }
+};
+
 Atom read_atom(capnp::Text::Reader text) {
-  Atom a;
+  thread_local AtomCache cache;
   if (text.size() > Atom::kMaxLength) fail("atom longer than 255 bytes");
-  if (!Atom::try_intern(std::string_view(text.cStr(), text.size()), a)) fail("atom table full");
+  std::string_view s(text.cStr(), text.size());
+  unsigned slot = s.empty() ? 0 : AtomCache::slot(s);
+  if (cache.used[slot] && cache.entries[slot].text() == s) return cache.entries[slot];
+  Atom a;
+  if (!Atom::try_intern(s, a)) fail("atom table full");
+  cache.entries[slot] = a;
+  cache.used[slot] = true;
   return a;
 }
 
