@@ -13,6 +13,14 @@ Outbox::Result Outbox::push(std::span<const std::byte> frame, std::uint64_t send
   return push_locked(frame, sender, mode, wake, frames, nullptr, nullptr, lock);
 }
 
+Outbox::Result Outbox::push_batch(std::vector<std::byte>& bytes, std::uint32_t frames,
+                                  std::uint64_t sender, Mode mode, bool& wake) {
+  std::unique_lock lock(mutex_);
+  Result r = push_locked(bytes, sender, mode, wake, frames, nullptr, nullptr, lock, &bytes);
+  bytes.clear();
+  return r;
+}
+
 Outbox::Result Outbox::push_corked(std::span<const std::byte> frame, std::uint64_t sender,
                                    Mode mode, bool& wake, const void* owner, Cork& cork) {
   std::unique_lock lock(mutex_);
@@ -22,7 +30,8 @@ Outbox::Result Outbox::push_corked(std::span<const std::byte> frame, std::uint64
 
 Outbox::Result Outbox::push_locked(std::span<const std::byte> frame, std::uint64_t sender,
                                    Mode mode, bool& wake, std::uint32_t frames, const void* owner,
-                                   Cork* cork, std::unique_lock<std::mutex>& lock) {
+                                   Cork* cork, std::unique_lock<std::mutex>& lock,
+                                   std::vector<std::byte>* owned) {
   wake = false;
   if (closed_) return Result::kClosed;
   if (mode != Mode::kForce && counted_locked() >= limits_.busy_bytes) {
@@ -39,6 +48,13 @@ Outbox::Result Outbox::push_locked(std::span<const std::byte> frame, std::uint64
     bulk_.push_back(
         {std::vector<std::byte>(frame.begin(), frame.end()), 0, sender, next_sequence_++});
     ++bulk_senders_[sender];
+  } else if (owned && small_.empty()) {
+    std::size_t n = frame.size();
+    small_.swap(*owned);  // the batch's memory becomes the queue's, and the reverse
+    bytes_ += n;
+    count_locked();
+    if (!scheduled_) wake = scheduled_ = true;
+    return Result::kQueued;
   } else {
     small_.insert(small_.end(), frame.begin(), frame.end());
   }

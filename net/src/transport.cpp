@@ -829,25 +829,27 @@ Outbox::Result Transport::send(const Channel& channel, std::span<const std::byte
   bool wake = false;
   Outbox::Result result;
   Gathered& g = tl_gathered;
-  bool same = g.outbox == channel.outbox && g.sender == sender;
-  if (g.outbox && (!same || mode != Outbox::Mode::kWait)) push_gathered(Outbox::Mode::kForce);
+  // Anything but the next small frame of the same run to the same queue, while it is not
+  // over its limit, pushes what was gathered first: nothing may overtake it.
+  bool gather = g.outbox == channel.outbox && g.sender == sender && mode == Outbox::Mode::kWait &&
+                frame.size() < kGatherBytes && !channel.outbox->busy_hint();
+  if (g.outbox && !gather) push_gathered(Outbox::Mode::kForce);
   if (impl_->config.at_slice_end && mode != Outbox::Mode::kForce &&
       impl_->config.at_slice_end(uncork_all)) {
-    if (same && mode == Outbox::Mode::kWait && !channel.outbox->busy_hint()) {
+    if (gather) {
       g.bytes.insert(g.bytes.end(), frame.begin(), frame.end());
       ++g.frames;
       if (g.bytes.size() >= kGatherBytes) push_gathered(Outbox::Mode::kWait);
       return Outbox::Result::kQueued;
     }
-    // About to wait for a busy queue: what this run corked or gathered goes first.
-    if (mode == Outbox::Mode::kWait && (!tl_corked.empty() || g.outbox) && channel.outbox->busy())
-      uncork_all();
+    // About to wait for a busy queue: what this run corked goes first.
+    if (mode == Outbox::Mode::kWait && !tl_corked.empty() && channel.outbox->busy()) uncork_all();
     Outbox::Cork cork = Outbox::Cork::kNo;
     result = channel.outbox->push_corked(frame, sender, mode, wake, &tl_corked, cork);
     if (cork == Outbox::Cork::kStarted)
       tl_corked.push_back({channel.outbox, impl_.get(), channel.id});
     if (cork == Outbox::Cork::kNo && mode == Outbox::Mode::kWait &&
-        result == Outbox::Result::kQueued && !tl_worker_reading) {
+        result == Outbox::Result::kQueued && frame.size() < kGatherBytes) {
       g.outbox = channel.outbox;  // the queue is busy: gather what this run sends next
       g.impl = impl_.get();
       g.id = channel.id;
@@ -878,7 +880,7 @@ void push_gathered(Outbox::Mode mode) {
   if (!g.outbox) return;
   if (g.frames) {
     bool wake = false;
-    g.outbox->push(g.bytes, g.sender, mode, wake, g.frames);
+    g.outbox->push_batch(g.bytes, g.frames, g.sender, mode, wake);
     if (wake) g.impl->schedule(g.id);
   }
   g.outbox.reset();

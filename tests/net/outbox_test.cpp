@@ -292,9 +292,14 @@ TEST_CASE("a process's frames to a busy connection are gathered and pushed at it
   std::uint64_t pushed = ch.outbox->frames_pushed() - before;
   CHECK(pushed > 0);     // every 32 KiB went on the way
   CHECK(pushed < kRun);  // the rest waits for the run's end
+  // A bulk frame is not gathered and does not overtake what was; the next small one is.
+  tl_in_run = true;
+  REQUIRE(a.send(ch, send_frame(seq++, 300000), 2, Outbox::Mode::kWait) == Outbox::Result::kQueued);
+  REQUIRE(a.send(ch, send_frame(seq++), 2, Outbox::Mode::kWait) == Outbox::Result::kQueued);
+  tl_in_run = false;
   REQUIRE(g_slice_end);
   g_slice_end();
-  CHECK(ch.outbox->frames_pushed() - before == kRun);
+  CHECK(ch.outbox->frames_pushed() - before == kRun + 2);
   {
     std::lock_guard lock(m);
     frozen = false;

@@ -51,6 +51,10 @@ class Outbox {
   // `wake` says whether the loop thread must be told (nothing was pending for it).
   Result push(std::span<const std::byte> frame, std::uint64_t sender, Mode mode, bool& wake,
               std::uint32_t frames = 1);
+  // As push, for `frames` frames of one sender in `bytes`, whose memory the queue may take
+  // instead of copying it (when it has nothing queued): `bytes` is left empty either way.
+  Result push_batch(std::vector<std::byte>& bytes, std::uint32_t frames, std::uint64_t sender,
+                    Mode mode, bool& wake);
   // As push, but a frame that finds the queue idle may be held back ("corked") with the
   // ones after it, up to kCorkBytes, for uncork() to write in one syscall: a call's
   // demonitor, monitor and request become one TCP segment and one read at the peer.
@@ -96,7 +100,7 @@ class Outbox {
   std::size_t counted_locked() const;
   Result push_locked(std::span<const std::byte> frame, std::uint64_t sender, Mode mode, bool& wake,
                      std::uint32_t frames, const void* owner, Cork* cork,
-                     std::unique_lock<std::mutex>& lock);
+                     std::unique_lock<std::mutex>& lock, std::vector<std::byte>* owned = nullptr);
   bool write_now_locked(std::span<const std::byte> frame, bool& wake);
   bool cork_locked(std::span<const std::byte> frame, const void* owner, Cork& cork);
   bool direct_allowed_locked();
