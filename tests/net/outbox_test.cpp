@@ -8,6 +8,8 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -112,44 +114,74 @@ TEST_CASE("small frames pass a bulk frame and a sender's own frames stay behind 
   CHECK(box.queued() == 0);
 }
 
-TEST_CASE("a stalled peer makes the sender's queue stop at the busy limit, then all arrives") {
+namespace {
+
+// Transport a connected to b, whose loop thread stalls in the first frame it reads until
+// thaw(): a peer frozen as by SIGSTOP, with its socket open. `tune` adjusts a's config.
+struct StalledPeer {
   std::mutex m;
   std::condition_variable cv;
   bool frozen = true, up = false;
-  std::size_t received = 0;
+  std::vector<std::int64_t> seqs;  // of the frames b read, once thawed
   ConnectionId conn = 0;
-  TransportHandler hb;  // the peer: its loop thread stalls in the first frame it reads
-  hb.on_frame = [&](ConnectionId, wire::Frame::Reader) {
-    std::unique_lock lock(m);
-    cv.wait(lock, [&] { return !frozen; });
-    ++received;
-    cv.notify_all();
-  };
-  TransportHandler ha;
-  ha.on_up = [&](ConnectionId id, const PeerInfo&) {
-    std::lock_guard lock(m);
-    conn = id;
-    up = true;
-    cv.notify_all();
-  };
-  TransportConfig ca, cb;
-  ca.self.name = "a@127.0.0.1";
-  cb.self.name = "b@127.0.0.1";
-  ca.cookie = cb.cookie = "c";
-  ca.outbox.busy_bytes = 1 << 20;
-  ca.tick_interval = cb.tick_interval = 0ms;  // a frozen test peer is not a dead one
-  Transport b(cb, hb), a(ca, ha);
-  a.connect("127.0.0.1", b.port());
-  {
+  std::unique_ptr<Transport> a, b;
+
+  explicit StalledPeer(const std::function<void(TransportConfig&)>& tune) {
+    TransportHandler hb, ha;
+    hb.on_frame = [this](ConnectionId, wire::Frame::Reader f) {
+      std::unique_lock lock(m);
+      cv.wait(lock, [&] { return !frozen; });
+      seqs.push_back(read_term(f.getSend().getMessage())[1].integer());
+      cv.notify_all();
+    };
+    ha.on_up = [this](ConnectionId id, const PeerInfo&) {
+      std::lock_guard lock(m);
+      conn = id;
+      up = true;
+      cv.notify_all();
+    };
+    TransportConfig ca, cb;
+    ca.self.name = "a@127.0.0.1";
+    cb.self.name = "b@127.0.0.1";
+    ca.cookie = cb.cookie = "c";
+    ca.tick_interval = cb.tick_interval = 0ms;  // a frozen test peer is not a dead one
+    tune(ca);
+    b = std::make_unique<Transport>(cb, hb);
+    a = std::make_unique<Transport>(ca, ha);
+    a->connect("127.0.0.1", b->port());
+  }
+  ~StalledPeer() {
+    thaw();
+    a.reset();
+    b.reset();
+  }
+  // a's channel to b, once the connection is up.
+  Channel channel() {
     std::unique_lock lock(m);
     REQUIRE(cv.wait_for(lock, 10s, [&] { return up; }));
+    return a->channel(conn);
   }
-  Channel ch = a.channel(conn);
+  void thaw() {
+    std::lock_guard lock(m);
+    frozen = false;
+    cv.notify_all();
+  }
+  bool received(std::size_t n) {
+    std::unique_lock lock(m);
+    return cv.wait_for(lock, 20s, [&] { return seqs.size() == n; });
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a stalled peer makes the sender's queue stop at the busy limit, then all arrives") {
+  StalledPeer peer([](TransportConfig& c) { c.outbox.busy_bytes = 1 << 20; });
+  Channel ch = peer.channel();
   auto frame = send_frame(0, 1000);
   std::size_t sent = 0, max_queued = 0;
   auto deadline = std::chrono::steady_clock::now() + 20s;
   while (std::chrono::steady_clock::now() < deadline) {
-    auto r = a.send(ch, frame, 1, Outbox::Mode::kNoWait);
+    auto r = peer.a->send(ch, frame, 1, Outbox::Mode::kNoWait);
     if (r == Outbox::Result::kBusy) break;
     REQUIRE(r == Outbox::Result::kQueued);
     ++sent;
@@ -157,13 +189,8 @@ TEST_CASE("a stalled peer makes the sender's queue stop at the busy limit, then 
   }
   CHECK(ch.outbox->busy());
   CHECK(max_queued <= (1u << 20) + frame.size());
-  {
-    std::lock_guard lock(m);
-    frozen = false;
-    cv.notify_all();
-  }
-  std::unique_lock lock(m);
-  CHECK(cv.wait_for(lock, 20s, [&] { return received == sent; }));
+  peer.thaw();
+  CHECK(peer.received(sent));
 }
 
 // A sender finding the queue idle writes to the socket itself, a few frames in a row (a
@@ -243,39 +270,12 @@ TEST_CASE("a corked outbox holds one thread's frames and uncork writes them in o
 // A running process that sends to a busy connection gathers its frames and pushes them in
 // one go when it suspends (or every 32 KiB), not one lock per frame; all arrive, in order.
 TEST_CASE("a process's frames to a busy connection are gathered and pushed at its run's end") {
-  std::mutex m;
-  std::condition_variable cv;
-  bool frozen = true, up = false;
-  std::vector<std::int64_t> seqs;
-  ConnectionId conn = 0;
-  TransportHandler hb;  // the peer: its loop thread stalls in the first frame it reads
-  hb.on_frame = [&](ConnectionId, wire::Frame::Reader f) {
-    std::unique_lock lock(m);
-    cv.wait(lock, [&] { return !frozen; });
-    seqs.push_back(read_term(f.getSend().getMessage())[1].integer());
-    cv.notify_all();
-  };
-  TransportHandler ha;
-  ha.on_up = [&](ConnectionId id, const PeerInfo&) {
-    std::lock_guard lock(m);
-    conn = id;
-    up = true;
-    cv.notify_all();
-  };
-  TransportConfig ca, cb;
-  ca.self.name = "a@127.0.0.1";
-  cb.self.name = "b@127.0.0.1";
-  ca.cookie = cb.cookie = "c";
-  ca.tick_interval = cb.tick_interval = 0ms;  // a frozen test peer is not a dead one
-  ca.outbox.busy_bytes = 64u << 20;           // the 40 MiB frame below is not "busy"
-  ca.at_slice_end = test_slice_end;
-  Transport b(cb, hb), a(ca, ha);
-  a.connect("127.0.0.1", b.port());
-  {
-    std::unique_lock lock(m);
-    REQUIRE(cv.wait_for(lock, 10s, [&] { return up; }));
-  }
-  Channel ch = a.channel(conn);
+  StalledPeer peer([](TransportConfig& c) {
+    c.outbox.busy_bytes = 64u << 20;  // the 40 MiB frame below is not "busy"
+    c.at_slice_end = test_slice_end;
+  });
+  Channel ch = peer.channel();
+  Transport& a = *peer.a;
   // A 40 MiB frame from another sender, more than the kernel's buffers take while the peer
   // stalls: the queue is never idle from here (no cork, no direct write) until it reads.
   std::int64_t seq = 0;
@@ -299,16 +299,11 @@ TEST_CASE("a process's frames to a busy connection are gathered and pushed at it
   REQUIRE(g_slice_end);
   g_slice_end();
   CHECK(ch.outbox->frames_pushed() - before == kRun + 2);
-  {
-    std::lock_guard lock(m);
-    frozen = false;
-    cv.notify_all();
-  }
-  std::unique_lock lock(m);
-  REQUIRE(cv.wait_for(lock, 20s, [&] { return seqs.size() == std::size_t(seq); }));
+  peer.thaw();
+  REQUIRE(peer.received(std::size_t(seq)));
   // The run's frames (sender 2) in order; sender 1's bulk frame may be passed by them.
   std::vector<std::int64_t> run;
-  for (std::int64_t s : seqs)
+  for (std::int64_t s : peer.seqs)
     if (s != 0) run.push_back(s);
   bool in_order = run.size() == std::size_t(seq - 1);
   for (std::size_t i = 0; i < run.size(); ++i) in_order &= run[i] == std::int64_t(i) + 1;
