@@ -585,7 +585,10 @@ struct Node::Impl final : detail::ClusterPeers {
   // --- the transport's side (loop thread) ---
 
   // What a worker reading in Transport::poll may handle: process signals, which only take
-  // the mutex and the runtime. Cluster frames, spawns and peers stay on the loop thread.
+  // the mutex and the runtime, and the global registry's requests and commits, which take
+  // GlobalService's mutex, then this one's, and never wait (their frames go kForce). Else
+  // the worker that read one would hand it to the loop thread: one more wake-up for each
+  // hop of a registration. Whole tables (GlobalSync), pg, spawns and peers stay there.
   static bool on_any_thread(wire::Frame::Which kind) {
     switch (kind) {
       case wire::Frame::SEND:
@@ -597,6 +600,11 @@ struct Node::Impl final : detail::ClusterPeers {
       case wire::Frame::MONITOR:
       case wire::Frame::DEMONITOR:
       case wire::Frame::DOWN:
+      case wire::Frame::GLOBAL_REQUEST:
+      case wire::Frame::GLOBAL_REPLY:
+      case wire::Frame::GLOBAL_REGISTER:
+      case wire::Frame::GLOBAL_UNREGISTER:
+      case wire::Frame::GLOBAL_ACK:
         return true;
       default:
         return false;
