@@ -543,6 +543,9 @@ void dist_throughput() {
                         Case{"dist_oneway_4senders_small", 4, 500000, nullptr},
                         Case{"dist_oneway_1sender_1KiB", 1, 500000, &bin},
                         Case{"dist_oneway_4senders_1KiB", 4, 125000, &bin}}) {
+    // EMBER_BENCH_CASE=TEXT runs only the cases whose name holds TEXT (for perf record).
+    const char* only = std::getenv("EMBER_BENCH_CASE");
+    if (only && !std::strstr(c.name, only)) continue;
     std::vector<double> rates;
     for (int rep = 0; rep < 3; ++rep)
       if (double s = dist_oneway(a, b, c.senders, c.n, c.payload); s > 0)

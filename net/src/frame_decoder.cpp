@@ -61,20 +61,24 @@ void FrameDecoder::compact() {
   begin_ = 0;
 }
 
-void FrameDecoder::feed(std::span<const std::byte> in) {
-  if (in.empty()) return;
-  if (end_ + in.size() > capacity_) {
+std::span<std::byte> FrameDecoder::space(std::size_t bytes) {
+  if (end_ + bytes > capacity_) {
     compact();
-    if (end_ + in.size() > capacity_) {
-      std::size_t words = (end_ + in.size() + sizeof(capnp::word) - 1) / sizeof(capnp::word) * 2;
+    if (end_ + bytes > capacity_) {
+      std::size_t words = (end_ + bytes + sizeof(capnp::word) - 1) / sizeof(capnp::word) * 2;
       std::unique_ptr<capnp::word[]> bigger(new capnp::word[words]);
       if (end_) std::memcpy(bigger.get(), buffer_.get(), end_);
       buffer_ = std::move(bigger);
       capacity_ = words * sizeof(capnp::word);
     }
   }
-  std::memcpy(reinterpret_cast<std::byte*>(buffer_.get()) + end_, in.data(), in.size());
-  end_ += in.size();
+  return {reinterpret_cast<std::byte*>(buffer_.get()) + end_, capacity_ - end_};
+}
+
+void FrameDecoder::feed(std::span<const std::byte> in) {
+  if (in.empty()) return;
+  std::memcpy(space(in.size()).data(), in.data(), in.size());
+  commit(in.size());
 }
 
 std::optional<kj::ArrayPtr<const capnp::word>> FrameDecoder::peek() const {

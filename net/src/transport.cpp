@@ -59,10 +59,14 @@ void free_delayed(uv_handle_t* h) {
 
 struct Connection;
 
+// Room offered to each read of a socket, straight into its FrameDecoder.
+constexpr std::size_t kReadBytes = 64u << 10;
+
 // The read side of a connection, shared by the loop thread and workers that have nothing
 // to run (Transport::poll): whoever holds `mutex` reads the socket and owns the
-// connection's decoder, `partial` and `read_buffer`, so frames are handled in order, by
-// one thread at a time. It outlives the Connection; `c` is cleared when that closes.
+// connection's decoder (which the socket is read into) and `partial`, so frames are
+// handled in order, by one thread at a time. It outlives the Connection; `c` is cleared
+// when that closes.
 struct ReadGate {
   std::recursive_mutex mutex;  // recursive: the loop thread closes inside its own read
   Connection* c = nullptr;     // while workers may read (up, not closing); under mutex
@@ -120,7 +124,7 @@ struct Connection {
     std::uint32_t next = 0, count = 0;
   };
   std::map<std::uint64_t, Partial> partial;
-  std::vector<char> read_buffer = std::vector<char>(64 * 1024);
+
   std::shared_ptr<ReadGate> gate = std::make_shared<ReadGate>();
   bool writing = false;
   bool up = false;
@@ -340,7 +344,8 @@ struct Transport::Impl {
         [](uv_handle_t* h, std::size_t, uv_buf_t* buf) {
           auto* conn = static_cast<Connection*>(h->data);
           conn->gate->mutex.lock();  // until the end of on_read, which libuv always calls
-          *buf = uv_buf_init(conn->read_buffer.data(), unsigned(conn->read_buffer.size()));
+          std::span<std::byte> room = conn->decoder.space(kReadBytes);  // read in place
+          *buf = uv_buf_init(reinterpret_cast<char*>(room.data()), unsigned(room.size()));
         },
         on_read);
   }
@@ -361,7 +366,7 @@ struct Transport::Impl {
     c->last_read = uv_now(&c->owner->loop);
     bump(c->counters->bytes_in, std::uint64_t(n));
     c->counters->last_read_ms.store(c->last_read, std::memory_order_relaxed);
-    c->decoder.feed({reinterpret_cast<const std::byte*>(buf->base), std::size_t(n)});
+    c->decoder.commit(std::size_t(n));  // libuv read into the decoder's space()
     c->owner->process_frames(c);
     if (c->owner->handler.on_frames_end) c->owner->handler.on_frames_end();
   }
@@ -588,13 +593,14 @@ struct Transport::Impl {
     std::unique_lock lock(g.mutex, std::try_to_lock);
     if (!lock || !g.c || g.handed_off || g.failed) return false;
     Connection* c = g.c;
-    ssize_t n = ::recv(g.fd, c->read_buffer.data(), c->read_buffer.size(), MSG_DONTWAIT);
+    std::span<std::byte> room = c->decoder.space(kReadBytes);
+    ssize_t n = ::recv(g.fd, room.data(), room.size(), MSG_DONTWAIT);
     if (n <= 0) return false;
+    c->decoder.commit(std::size_t(n));
     g.fresh.store(true, std::memory_order_relaxed);
     bump(c->counters->bytes_in, std::uint64_t(n));
     std::uint64_t now_ms = uv_hrtime() / 1000000;  // uv_now()'s clock, not the loop's copy
     c->counters->last_read_ms.store(now_ms, std::memory_order_relaxed);
-    c->decoder.feed({reinterpret_cast<const std::byte*>(c->read_buffer.data()), std::size_t(n)});
     tl_worker_reading = true;
     process_on_worker(g, now_ms);
     tl_worker_reading = false;

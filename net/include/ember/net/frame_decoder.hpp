@@ -45,6 +45,10 @@ class FrameDecoder {
 
   // Appends bytes read from the connection.
   void feed(std::span<const std::byte> bytes);
+  // feed() without the copy: room for at least `bytes` more at the end, to read into
+  // directly, then commit() what was written there. Like feed(), invalidates views.
+  std::span<std::byte> space(std::size_t bytes);
+  void commit(std::size_t bytes) { end_ += bytes; }
   // The message words of the next complete frame (header stripped), or nullopt until more
   // bytes arrive. The view is valid until the next feed(). Throws WireError for a bad
   // header; the stream is then unusable and the connection should be closed.
