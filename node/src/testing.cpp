@@ -223,6 +223,14 @@ bool eventually(const std::function<bool()>& condition, milliseconds timeout, mi
   }
 }
 
+NodeConfig loopback_node(std::string_view name, std::string_view cookie) {
+  NodeConfig c;
+  c.name = std::string(name) + "@127.0.0.1:0";
+  c.cookie = std::string(cookie);
+  c.schedulers = 2;
+  return c;
+}
+
 std::uint16_t free_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) throw std::runtime_error("free_port: socket: " + errno_text());

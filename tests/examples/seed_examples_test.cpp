@@ -7,6 +7,7 @@
 #include "../node/local_http_server.hpp"
 #include "ember/core/term_text.hpp"
 #include "ember/node/node.hpp"
+#include "ember/testing.hpp"
 #include "seed.hpp"
 
 using namespace ember;
@@ -126,11 +127,7 @@ TEST_CASE("HealthChecker by name: answer, and the timeout path") {
 // whose I/O loop runs the requests, and a port where nothing listens.
 namespace {
 NodeConfig http_node(const char* name) {
-  NodeConfig c;
-  c.name = std::string(name) + "@127.0.0.1:0";
-  c.cookie = "seedcookie";
-  c.schedulers = 2;
-  return c;
+  return ember::testing::loopback_node(name, "seedcookie");
 }
 std::string nothing_listens() {
   return "http://127.0.0.1:1/health";

@@ -23,11 +23,7 @@ std::int64_t message_count() {
 }
 
 NodeConfig config(const char* name) {
-  NodeConfig c;
-  c.name = std::string(name) + "@127.0.0.1:0";
-  c.cookie = "ordering";
-  c.schedulers = 2;
-  return c;
+  return ember::testing::loopback_node(name, "ordering");
 }
 
 // The receiver acknowledges every kAckEvery messages; the sender keeps at most kWindow

@@ -6,6 +6,7 @@
 
 #include "ember/node/admin.hpp"
 #include "ember/node/node.hpp"
+#include "ember/testing.hpp"
 
 using namespace ember;
 using namespace std::chrono_literals;
@@ -13,11 +14,7 @@ using namespace std::chrono_literals;
 namespace {
 
 NodeConfig config(const char* name) {
-  NodeConfig c;
-  c.name = std::string(name) + "@127.0.0.1:0";
-  c.cookie = "admincookie";
-  c.schedulers = 2;
-  return c;
+  return ember::testing::loopback_node(name, "admincookie");
 }
 
 // Asks `node`'s admin service and returns the result (or the atom timeout).

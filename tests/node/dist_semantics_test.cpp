@@ -13,6 +13,7 @@
 #include "ember/core/errors.hpp"
 #include "ember/node/admin.hpp"
 #include "ember/node/node.hpp"
+#include "ember/testing.hpp"
 
 using namespace ember;
 using namespace std::chrono_literals;
@@ -22,11 +23,7 @@ namespace {
 const Atom kDown("DOWN"), kExit("EXIT");
 
 NodeConfig config(const char* name, const char* cookie = "semcookie") {
-  NodeConfig c;
-  c.name = std::string(name) + "@127.0.0.1:0";
-  c.cookie = cookie;
-  c.schedulers = 2;
-  return c;
+  return ember::testing::loopback_node(name, cookie);
 }
 
 // Functions the peer runs by name (every node of this binary has them).

@@ -10,6 +10,7 @@
 #include "ember/core/errors.hpp"
 #include "ember/net/transport.hpp"
 #include "ember/node/node.hpp"
+#include "ember/testing.hpp"
 
 using namespace ember;
 using namespace std::chrono_literals;
@@ -17,10 +18,7 @@ using namespace std::chrono_literals;
 namespace {
 
 NodeConfig config(const char* name, std::size_t max_message = 64u << 20) {
-  NodeConfig c;
-  c.name = std::string(name) + "@127.0.0.1:0";
-  c.cookie = "flowcookie";
-  c.schedulers = 2;
+  NodeConfig c = ember::testing::loopback_node(name, "flowcookie");
   c.max_message_bytes = max_message;
   return c;
 }

@@ -14,6 +14,7 @@
 #include "ember/node/global.hpp"
 #include "ember/node/global_server.hpp"
 #include "ember/node/node.hpp"
+#include "ember/testing.hpp"
 
 using namespace ember;
 using namespace std::chrono_literals;
@@ -22,11 +23,7 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 NodeConfig config(const char* name) {
-  NodeConfig c;
-  c.name = std::string(name) + "@127.0.0.1:0";
-  c.cookie = "gencookie";
-  c.schedulers = 2;
-  return c;
+  return ember::testing::loopback_node(name, "gencookie");
 }
 
 // Answers X with {X, NodeName}; `hang` and {hang, Notify} (which tells Notify `hanging`)

@@ -26,9 +26,7 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 NodeConfig config(const char* name, unsigned schedulers = 2) {
-  NodeConfig c;
-  c.name = std::string(name) + "@127.0.0.1:0";
-  c.cookie = "httpcookie";
+  NodeConfig c = ember::testing::loopback_node(name, "httpcookie");
   c.schedulers = schedulers;
   return c;
 }

@@ -27,10 +27,7 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 NodeConfig config(const char* name, std::uint16_t metrics_port = 0) {
-  NodeConfig c;
-  c.name = std::string(name) + "@127.0.0.1:0";
-  c.cookie = "metricscookie";
-  c.schedulers = 2;
+  NodeConfig c = ember::testing::loopback_node(name, "metricscookie");
   c.metrics_port = metrics_port;
   return c;
 }

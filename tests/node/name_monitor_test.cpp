@@ -9,6 +9,7 @@
 #include "ember/core/blocking.hpp"
 #include "ember/core/term_text.hpp"
 #include "ember/node/node.hpp"
+#include "ember/testing.hpp"
 
 using namespace ember;
 using namespace std::chrono_literals;
@@ -16,11 +17,7 @@ using namespace std::chrono_literals;
 namespace {
 
 NodeConfig config(const char* name) {
-  NodeConfig c;
-  c.name = std::string(name) + "@127.0.0.1:0";
-  c.cookie = "namemoncookie";
-  c.schedulers = 2;
-  return c;
+  return ember::testing::loopback_node(name, "namemoncookie");
 }
 
 // Starts a process registered as `name` on `node` that exits with the reason it is sent.
@@ -72,8 +69,9 @@ TEST_CASE("monitor {Name, Node}: a name nothing holds gives DOWN noproc at once"
   Term down;
   origin.runtime().run([&](Self self) -> Proc {
     Ref ref = self.monitor(RemoteName{"nobody"_a, peer.name()});
-    auto m = co_await self.receive([ref](const Term& t) { return t.is_tuple(5) && t[1] == Term(ref); })
-                 .after(10s);
+    auto m =
+        co_await self.receive([ref](const Term& t) { return t.is_tuple(5) && t[1] == Term(ref); })
+            .after(10s);
     if (!m.timed_out()) down = m.term();
   });
   REQUIRE(down.is_tuple(5));
@@ -98,13 +96,14 @@ TEST_CASE("monitor {Name, Node}: a lost node gives DOWN noconnection, a demonito
     co_await self.receive([probe](const Term& m) { return m.is_tuple(5) && m[1] == Term(probe); })
         .after(10s);
     co_await blocking(self, [&] { peer.reset(); });  // halt the peer
-    auto m = co_await self.receive([kept](const Term& t) { return t.is_tuple(5) && t[1] == Term(kept); })
-                 .after(10s);
+    auto m =
+        co_await self.receive([kept](const Term& t) { return t.is_tuple(5) && t[1] == Term(kept); })
+            .after(10s);
     if (!m.timed_out()) down = m.term();
-    auto late = co_await self.receive([dropped](const Term& t) {
-                               return t.is_tuple(5) && t[1] == Term(dropped);
-                             })
-                    .after(300ms);
+    auto late =
+        co_await self
+            .receive([dropped](const Term& t) { return t.is_tuple(5) && t[1] == Term(dropped); })
+            .after(300ms);
     dropped_down = !late.timed_out();
   });
   REQUIRE(down.is_tuple(5));
@@ -119,8 +118,9 @@ TEST_CASE("monitor {Name, Node}: a name on this node is watched locally") {
   Term down, missing;
   origin.runtime().run([&](Self self) -> Proc {
     Ref none = self.monitor(RemoteName{"nothing_here"_a, origin.name()});
-    auto n = co_await self.receive([none](const Term& t) { return t.is_tuple(5) && t[1] == Term(none); })
-                 .after(10s);
+    auto n =
+        co_await self.receive([none](const Term& t) { return t.is_tuple(5) && t[1] == Term(none); })
+            .after(10s);
     if (!n.timed_out()) missing = n.term();
     self.monitor(RemoteName{"here"_a, origin.name()});
     self.send(holder, tuple("exit"_a, "bye"_a));

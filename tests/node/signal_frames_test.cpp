@@ -40,11 +40,7 @@ void with_frame(const std::vector<std::byte>& bytes, F body) {
 }
 
 NodeConfig config(const char* name) {
-  NodeConfig c;
-  c.name = std::string(name) + "@127.0.0.1:0";
-  c.cookie = "framescookie";
-  c.schedulers = 2;
-  return c;
+  return ember::testing::loopback_node(name, "framescookie");
 }
 
 std::optional<net::ConnectionStats> stats_for(const Node& node, Atom peer) {

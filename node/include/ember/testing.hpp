@@ -51,6 +51,10 @@ bool eventually(const std::function<bool()>& condition, milliseconds timeout,
 // A TCP port on 127.0.0.1 that was free a moment ago (bound, then released).
 std::uint16_t free_port();
 
+// The config of an in-process test Node: `name`@127.0.0.1 on a port of its own choosing,
+// `cookie`, two schedulers. Several such Nodes in one test binary talk over loopback.
+NodeConfig loopback_node(std::string_view name, std::string_view cookie);
+
 // How a child ended.
 struct ExitStatus {
   bool exited = false;  // exit() was called: `code` is valid
