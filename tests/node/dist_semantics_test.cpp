@@ -241,10 +241,19 @@ TEST_CASE("nodes connecting to each other at once end with one connection") {
     t2.join();
     CHECK(ab);
     CHECK(ba);
-    // Refused duplicates close at once; wait for the count to settle on one.
+    // Refused duplicates close at once, but the losing attempt may reach the kernel only
+    // after connect() returned (a.connect can return on b's connection while a's own is
+    // still being dialed): the count must settle on one and stay there for 200 ms.
     auto deadline = std::chrono::steady_clock::now() + 5s;
-    while (established_on({a.port(), b.port()}) != 1 && std::chrono::steady_clock::now() < deadline)
+    auto settled_since = std::chrono::steady_clock::now();
+    bool settled = false;
+    while (!settled && std::chrono::steady_clock::now() < deadline) {
+      if (established_on({a.port(), b.port()}) != 1)
+        settled_since = std::chrono::steady_clock::now();
+      settled = std::chrono::steady_clock::now() - settled_since >= 200ms;
       std::this_thread::sleep_for(5ms);
+    }
+    CHECK(settled);
     CHECK(established_on({a.port(), b.port()}) == 1);
     Term got;
     a.runtime().run([&](Self self) -> Proc {
