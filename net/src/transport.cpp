@@ -124,7 +124,6 @@ struct Connection {
     std::uint32_t next = 0, count = 0;
   };
   std::map<std::uint64_t, Partial> partial;
-
   std::shared_ptr<ReadGate> gate = std::make_shared<ReadGate>();
   bool writing = false;
   bool up = false;
