@@ -49,12 +49,7 @@ Outbox::Result Outbox::push_locked(std::span<const std::byte> frame, std::uint64
         {std::vector<std::byte>(frame.begin(), frame.end()), 0, sender, next_sequence_++});
     ++bulk_senders_[sender];
   } else if (owned && small_.empty()) {
-    std::size_t n = frame.size();
-    small_.swap(*owned);  // the batch's memory becomes the queue's, and the reverse
-    bytes_ += n;
-    count_locked();
-    if (!scheduled_) wake = scheduled_ = true;
-    return Result::kQueued;
+    small_.swap(*owned);  // the batch's memory becomes the queue's (`frame` still spans it)
   } else {
     small_.insert(small_.end(), frame.begin(), frame.end());
   }
