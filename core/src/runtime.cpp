@@ -198,7 +198,7 @@ void RuntimeImpl::terminate(Process* p) {
   p->waiter = nullptr;
   p->has_exit = false;
   p->exit_reason = Term();
-  p->yield_requested = false;
+  p->yield_requested = p->yield_called = false;
   p->budget_used = 0;
   p->reductions.store(0, std::memory_order_relaxed);
   p->tracer.store(0, std::memory_order_relaxed);  // the slot's next incarnation is not traced
@@ -704,6 +704,7 @@ RuntimeStats RuntimeImpl::stats() const {
   s.run_queue_lengths.push_back(injection_.length.load(std::memory_order_relaxed));
   s.memory = std::size_t(table_.used()) * sizeof(Process);
   s.long_runs = long_runs_.load(std::memory_order_relaxed);
+  s.os_yields = os_yields_.load(std::memory_order_relaxed);
   return s;
 }
 

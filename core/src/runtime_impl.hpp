@@ -77,6 +77,7 @@ struct Worker {
   RunQueue queue;
   Process* next = nullptr;  // woken by the process running here: runs next, on this worker
   std::uint32_t next_streak = 0;
+  std::int64_t last_yield_ns = 0;  // steady_clock, of the last yield with nothing else to run
   std::thread thread;
   // For the watchdog: bumped at every run, and the pid being run (0 between runs).
   std::atomic<std::uint64_t> runs{0};
@@ -181,6 +182,8 @@ class RuntimeImpl {
   Process* find_work(Worker* w);
   void park(Worker* w);
   bool poll_idle();
+  bool nothing_else_queued() const;
+  void yield_core();
   void run(Worker* w, Process* p);
   void run_slices(Process* p);
   bool try_complete(Process* p);
@@ -234,6 +237,7 @@ class RuntimeImpl {
   std::atomic<bool> timer_sleeping_{false};
   std::uint64_t last_watchdog_ = 0;
   std::atomic<std::uint64_t> long_runs_{0};
+  std::atomic<std::uint64_t> os_yields_{0};  // see yield_core
   std::thread timer_thread_;
 
   std::mutex blocking_mutex_;

@@ -15,6 +15,8 @@ constexpr std::uint32_t kBudget = kReductionBudget;
 // a ping-pong pair cannot starve the rest.
 constexpr std::uint32_t kNextStreak = 64;
 constexpr int kSpinRounds = 200;
+// Yields closer together than this are a polling loop (see yield_core).
+constexpr std::int64_t kPollingYieldNs = 20000;
 constexpr std::uint64_t kWatchdogMs = 100;
 
 thread_local Worker* tl_worker = nullptr;
@@ -329,8 +331,12 @@ void RuntimeImpl::run_slices(Process* p) {
     if (p->yield_requested || p->budget_used >= kBudget) {
       p->yield_requested = false;
       p->budget_used = 0;
+      bool alone = std::exchange(p->yield_called, false) && nothing_else_queued();
       p->state.store(ProcState::kRunnable, std::memory_order_release);
-      return injection_.push(p), void(work_epoch_.fetch_add(1, std::memory_order_seq_cst));
+      injection_.push(p);
+      work_epoch_.fetch_add(1, std::memory_order_seq_cst);
+      if (alone) yield_core();
+      return;
     }
     p->pending = nullptr;
     ++p->budget_used;
@@ -352,6 +358,32 @@ void RuntimeImpl::run_slices(Process* p) {
     }
     if (p->has_exit) return terminate(p);
   }
+}
+
+bool RuntimeImpl::nothing_else_queued() const {
+  const Worker* w = tl_worker;
+  return w && !w->next && !w->queue.length.load(std::memory_order_relaxed) &&
+         !injection_.length.load(std::memory_order_relaxed);
+}
+
+// A process that yields again and again with nothing else to run here is polling for
+// something another thread must produce, and this worker would run it again at once,
+// never letting go of the core: two nodes' pollers kept both vCPUs of the machine, and a
+// woken I/O thread waited up to a kernel tick (4 ms) for one (ember-bench global). So a
+// yield that comes soon after this worker's last one also lets the OS run whoever waits
+// (one syscall when nobody does). Erlang's yield stays inside its scheduler. A process
+// that works between its yields keeps the core: giving it away at each of them cost
+// send_global 20 %.
+void RuntimeImpl::yield_core() {
+  Worker* w = tl_worker;
+  std::int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                         std::chrono::steady_clock::now().time_since_epoch())
+                         .count();
+  bool polling = now - w->last_yield_ns < kPollingYieldNs;
+  w->last_yield_ns = now;
+  if (!polling) return;
+  os_yields_.fetch_add(1, std::memory_order_relaxed);
+  std::this_thread::yield();
 }
 
 // ---------------------------------------------------------------------------------------

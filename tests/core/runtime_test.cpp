@@ -302,6 +302,31 @@ TEST_CASE("the watchdog notices a process holding a worker for over 100 ms") {
   CHECK(rt.stats().long_runs == 1);
 }
 
+// Yields in a loop with nothing else to run give the core to the OS (RuntimeImpl::yield_core):
+// two nodes' pollers spinning on whereis on a 2-vCPU machine kept each I/O thread waiting up
+// to a kernel tick for a core (ember-bench global). With others queued they do not.
+TEST_CASE("a polling loop of yields gives the core to the OS only when nothing else waits") {
+  Runtime rt({.workers = 1});
+  rt.run([](Self self) -> Proc {
+    for (int i = 0; i < 100; ++i) co_await self.yield();
+  });
+  CHECK(rt.stats().os_yields >= 10);  // not the first; fewer if this worker was preempted
+
+  Runtime two({.workers = 1});
+  two.run([](Self self) -> Proc {
+    Pid spinner = self.spawn([](Self s) -> Proc {
+      for (;;) {
+        Message m = co_await s.receive(match("stop"_a)).after(0ms);
+        if (!m.timed_out()) co_return;
+        co_await s.yield();
+      }
+    });
+    for (int i = 0; i < 100; ++i) co_await self.yield();
+    self.send(spinner, "stop"_a);
+  });
+  CHECK(two.stats().os_yields == 0);
+}
+
 TEST_CASE("a million processes waiting with timeouts are cheap, and stop frees them") {
   Runtime rt({.workers = 2});
 #if defined(__SANITIZE_THREAD__)

@@ -50,6 +50,8 @@ struct RuntimeStats {
   std::vector<std::size_t> run_queue_lengths;  // per worker, then the injection queue
   std::size_t memory;                          // bytes held by process slots
   std::uint64_t long_runs;  // times the watchdog saw a process hold a worker > 100 ms
+  // yield()s in a polling loop, with nothing else to run, that let the OS run its threads
+  std::uint64_t os_yields;
 };
 
 namespace detail {

@@ -125,7 +125,9 @@ struct Sent {
 struct Yield {
   detail::Process* p;
   bool await_ready() const noexcept { return false; }
-  void await_suspend(std::coroutine_handle<>) const noexcept { p->yield_requested = true; }
+  void await_suspend(std::coroutine_handle<>) const noexcept {
+    p->yield_requested = p->yield_called = true;
+  }
   void await_resume() const noexcept {}
 };
 
@@ -195,6 +197,8 @@ class Self {
   // Suspends for `t`, leaving every message in the mailbox.
   Receive<> sleep(milliseconds t) const { return Receive<>(p_).after(t); }
   // Lets other processes run; the process continues at once if nothing else is runnable.
+  // Yields in quick succession with nothing else to run (a polling loop) also let the OS
+  // run other threads of the machine, such as the node's I/O thread.
   Yield yield() const { return Yield{p_}; }
 
   TimerRef send_after(milliseconds t, Pid to, Term message) const;

@@ -100,6 +100,7 @@ struct alignas(64) Process {
   std::uint32_t frame_bytes = 0;  // the coroutine frame's size, for info()
   bool trap_exit = false;
   bool yield_requested = false;
+  bool yield_called = false;  // by Self::yield, not by fairness (see RuntimeImpl::yield_core)
   bool has_exit = false;
 
   Process() = default;
