@@ -101,6 +101,10 @@ std::string prometheus_text(Node& node) {
   p.family("ember_long_runs_total", "counter",
            "Times a process held a scheduler thread for more than 100 ms.");
   p.sample("", rt.long_runs);
+  p.family(
+      "ember_os_yields_total", "counter",
+      "yield()s in a polling loop, with nothing else to run, that let the OS run its threads.");
+  p.sample("", rt.os_yields);
   p.family("ember_connected_nodes", "gauge", "Visible nodes connected now.");
   p.sample("", node.nodes().size());
   p.family("ember_node_downs_total", "counter",

@@ -266,8 +266,8 @@ TEST_CASE("metrics endpoint: /metrics is Prometheus text with per-peer counters 
   REQUIRE(error == "");
   for (const char* name :
        {"ember_node_info", "ember_uptime_seconds", "ember_processes", "ember_run_queue_length",
-        "ember_process_memory_bytes", "ember_resident_memory_bytes", "ember_connected_nodes",
-        "ember_node_downs_total", "ember_global_names", "ember_pg_groups",
+        "ember_process_memory_bytes", "ember_resident_memory_bytes", "ember_os_yields_total",
+        "ember_connected_nodes", "ember_node_downs_total", "ember_global_names", "ember_pg_groups",
         "ember_peer_messages_in_total", "ember_peer_messages_out_total",
         "ember_peer_bytes_in_total", "ember_peer_bytes_out_total", "ember_peer_frames_in_total",
         "ember_peer_frames_out_total", "ember_peer_queue_bytes", "ember_peer_uptime_seconds"}) {
@@ -275,6 +275,7 @@ TEST_CASE("metrics endpoint: /metrics is Prometheus text with per-peer counters 
     CHECK(types.count(name));
   }
   CHECK(types["ember_node_downs_total"] == "counter");
+  CHECK(types["ember_os_yields_total"] == "counter");
   CHECK(types["ember_processes"] == "gauge");
   CHECK(samples["ember_processes"] >= 1);
   CHECK(samples["ember_resident_memory_bytes"] > 0);
