@@ -66,6 +66,12 @@ struct LocalSend {        # a message from a process of the sending node to one 
   message @2 :Term;
 }
 
+struct LocalSends {       # LocalSends of one sender, in the order sent, under one frame: a
+  fromId @0 :UInt64;      # stream pays the frame's set-up once per batch, not per message
+  toIds @1 :List(UInt64); # (Pid.id of each target; as many as messages)
+  messages @2 :List(Term);
+}
+
 struct RegSend {          # a message to a locally registered name on the receiving node
   from @0 :Pid;
   toName @1 :Text;
@@ -129,7 +135,7 @@ struct SpawnReply {
 # --- shared cookie. Nothing else is accepted before ChallengeAck.
 
 struct Hello {
-  version @0 :UInt32;     # protocol version; this file is version 1
+  version @0 :UInt32;     # protocol version: kProtocolVersion (net/handshake.hpp)
   node @1 :NodeId;
   flags @2 :UInt64;       # capability bits, so features can be negotiated later
   hidden @3 :Bool;        # tools join hidden: not meshed, not in nodes()
@@ -265,5 +271,6 @@ struct Frame {
     pgLeave @25 :PgMembers;
     pgSync @26 :PgSync;
     localSend @27 :LocalSend;
+    localSends @28 :LocalSends;
   }
 }

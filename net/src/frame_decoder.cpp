@@ -131,6 +131,17 @@ void check_global_entry(capnp::Text::Reader name, wire::Pid::Reader pid) {
   read_pid(pid);
 }
 
+void check_local_sends(wire::LocalSends::Reader b) {
+  pid_on(0, b.getFromId());
+  auto to = b.getToIds();
+  auto messages = b.getMessages();
+  check_batch(to.size(), messages.size());
+  for (unsigned i = 0; i < to.size(); ++i) {
+    pid_on(0, to[i]);
+    read_term(messages[i]);
+  }
+}
+
 void check_pg(wire::PgMembers::Reader m) {
   if (m.getScope().size() > Atom::kMaxLength) throw WireError("pg scope longer than 255 bytes");
   read_term(m.getGroup());
@@ -148,6 +159,9 @@ void check(wire::Frame::Reader f) {
       pid_on(0, f.getLocalSend().getFromId());
       pid_on(0, f.getLocalSend().getToId());
       read_term(f.getLocalSend().getMessage());
+      return;
+    case wire::Frame::LOCAL_SENDS:
+      check_local_sends(f.getLocalSends());
       return;
     case wire::Frame::REG_SEND:
       read_pid(f.getRegSend().getFrom());
@@ -237,6 +251,12 @@ void check(wire::Frame::Reader f) {
 }
 
 }  // namespace
+
+void check_batch(std::size_t to_ids, std::size_t messages) {
+  if (to_ids != messages)
+    throw WireError("LocalSends of " + std::to_string(messages) + " messages names " +
+                    std::to_string(to_ids) + " targets");
+}
 
 void validate_frame(wire::Frame::Reader frame) {
   try {

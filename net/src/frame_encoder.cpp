@@ -66,4 +66,27 @@ std::size_t FrameEncoder::encode_reg_send(std::vector<std::byte>& out, Pid from,
   });
 }
 
+std::size_t FrameEncoder::encode_local_send(std::vector<std::byte>& out, std::uint64_t from_id,
+                                            std::uint64_t to_id, const Term& message) {
+  return encode(out, [&](wire::Frame::Builder f) {
+    auto send = f.initLocalSend();
+    send.setFromId(from_id);
+    send.setToId(to_id);
+    write_term(send.initMessage(), message);
+  });
+}
+
+std::size_t FrameEncoder::encode_local_sends(std::vector<std::byte>& out, std::uint64_t from_id,
+                                             std::span<const std::uint64_t> to_ids,
+                                             std::span<const Term> messages) {
+  return encode(out, [&](wire::Frame::Builder f) {
+    auto sends = f.initLocalSends();
+    sends.setFromId(from_id);
+    auto to = sends.initToIds(unsigned(to_ids.size()));
+    for (unsigned i = 0; i < to_ids.size(); ++i) to.set(i, to_ids[i]);
+    auto terms = sends.initMessages(unsigned(messages.size()));
+    for (unsigned i = 0; i < messages.size(); ++i) write_term(terms[i], messages[i]);
+  });
+}
+
 }  // namespace ember::net

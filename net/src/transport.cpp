@@ -1,5 +1,6 @@
 // The libuv side: loop thread, listener, connections (handshake, framing, batched writes).
 #include "ember/net/transport.hpp"
+#include "ember/net/term_codec.hpp"
 
 #include <poll.h>
 #include <uv.h>
@@ -93,6 +94,8 @@ void uncork_all();
 // or kGatherBytes have gathered, instead of taking the outbox's lock against the loop
 // thread's once per frame. One connection and one sender at a time; any other frame from
 // this thread pushes what was gathered first, so per-pair order holds.
+// Messages between the two ends' own processes (batch_local) are gathered as terms and
+// go after the bytes as one LocalSends frame, encoded when anything else comes next.
 struct Gathered {
   std::shared_ptr<Outbox> outbox;
   Transport::Impl* impl = nullptr;
@@ -100,10 +103,32 @@ struct Gathered {
   std::uint64_t sender = 0;
   std::uint32_t frames = 0;
   std::vector<std::byte> bytes;
+  std::uint64_t batch_from = 0;
+  std::vector<std::uint64_t> batch_to;
+  std::vector<Term> batch;
+  std::size_t batch_bytes = 0;  // a guess at their encoded size, to bound the frame
 };
 thread_local Gathered tl_gathered;
 constexpr std::size_t kGatherBytes = 32u << 10;
 void push_gathered(Outbox::Mode mode);
+
+// A term that small nests less deep than write_term allows (each level is a box of two
+// words at least), so encoding a batch cannot fail where no sender would hear of it.
+static_assert((Transport::kBatchableHeapBytes - sizeof(detail::TermHeap)) / 16 < kMaxWireDepth);
+
+// The gathered terms become one frame at the end of the bytes.
+void seal_batch(Gathered& g) {
+  if (g.batch.empty()) return;
+  thread_local FrameEncoder encoder(kGatherBytes / sizeof(capnp::word) * 2);
+  if (g.batch.size() == 1)
+    encoder.encode_local_send(g.bytes, g.batch_from, g.batch_to[0], g.batch[0]);
+  else
+    encoder.encode_local_sends(g.bytes, g.batch_from, g.batch_to, g.batch);
+  ++g.frames;
+  g.batch_to.clear();
+  g.batch.clear();
+  g.batch_bytes = 0;
+}
 
 // One TCP connection. Owned by Transport::Impl::connections; freed in its close callback.
 struct Connection {
@@ -458,6 +483,8 @@ struct Transport::Impl {
   static void count_inbound(Connection* c, wire::Frame::Reader frame) {
     bump(c->counters->frames_in);
     if (frame.isSend() || frame.isLocalSend() || frame.isRegSend()) bump(c->counters->messages_in);
+    if (frame.isLocalSends())
+      bump(c->counters->messages_in, frame.getLocalSends().getToIds().size());
   }
 
   // The handshake is done: from now on connection_stats() lists it.
@@ -842,6 +869,7 @@ Outbox::Result Transport::send(const Channel& channel, std::span<const std::byte
   if (impl_->config.at_slice_end && mode != Outbox::Mode::kForce &&
       impl_->config.at_slice_end(uncork_all)) {
     if (gather) {
+      seal_batch(g);
       g.bytes.insert(g.bytes.end(), frame.begin(), frame.end());
       ++g.frames;
       if (g.bytes.size() >= kGatherBytes) push_gathered(Outbox::Mode::kWait);
@@ -880,9 +908,27 @@ void uncork_all() {
   push_gathered(Outbox::Mode::kForce);
 }
 
+bool Transport::batch_local(const Channel& channel, std::uint64_t sender, std::uint64_t from_id,
+                            std::uint64_t to_id, const Term& message) {
+  Gathered& g = tl_gathered;
+  // Only while this run gathers for the channel (send() started it: the queue was busy
+  // and at_slice_end will push it), and not once the queue is over its limit: then the
+  // caller's send waits, after pushing what was gathered.
+  if (!g.outbox || g.outbox != channel.outbox || g.sender != sender || channel.outbox->busy_hint())
+    return false;
+  if (!g.batch.empty() && g.batch_from != from_id) seal_batch(g);
+  g.batch_from = from_id;
+  g.batch_to.push_back(to_id);
+  g.batch.push_back(message);
+  g.batch_bytes += message.heap_bytes() + kBatchedSendBytes;
+  if (g.bytes.size() + g.batch_bytes >= kGatherBytes) push_gathered(Outbox::Mode::kWait);
+  return true;
+}
+
 void push_gathered(Outbox::Mode mode) {
   Gathered& g = tl_gathered;
   if (!g.outbox) return;
+  seal_batch(g);
   if (g.frames) {
     bool wake = false;
     g.outbox->push_batch(g.bytes, g.frames, g.sender, mode, wake);

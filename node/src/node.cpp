@@ -374,6 +374,14 @@ struct Node::Impl final : detail::ClusterPeers {
     if (ch.counters) ch.counters->messages_out.fetch_add(1, std::memory_order_relaxed);
   }
 
+  // Small enough to join a batch, encoded later, unchecked: its encoding stays within the
+  // message limit however it is made (a heap word of its may become a pid of ~40 words).
+  bool batchable(const Term& message) const {
+    std::size_t bytes = message.heap_bytes();
+    return bytes <= net::Transport::kBatchableHeapBytes &&
+           bytes * 40 + 1024 <= config.max_message_bytes;
+  }
+
   void check_size(std::size_t bytes) const {
     if (bytes > config.max_message_bytes)
       throw ErlangError(tuple(Atom("message_too_large"), std::int64_t(bytes),
@@ -413,9 +421,13 @@ struct Node::Impl final : detail::ClusterPeers {
         cache.generation == peers_changed.load(std::memory_order_acquire)) {
       // The cache says the channel leads to the incarnation `s.to` names, so a local
       // sender's message may leave both node names out.
-      if (s.from.valid() && s.from.node() == index)
+      if (s.from.valid() && s.from.node() == index) {
+        if (batchable(s.payload) &&
+            transport->batch_local(cache.channel, s.from.bits(), net::pid_id(s.from),
+                                   net::pid_id(s.to), s.payload))
+          return count_message(cache.channel);
         detail::encode_local_send(encoder, frame, s);
-      else
+      } else
         detail::encode_signal(encoder, frame, s);
       check_size(frame.size());
       if (push(cache.channel, frame, s.from) == net::Outbox::Result::kQueued)
@@ -593,6 +605,7 @@ struct Node::Impl final : detail::ClusterPeers {
     switch (kind) {
       case wire::Frame::SEND:
       case wire::Frame::LOCAL_SEND:
+      case wire::Frame::LOCAL_SENDS:
       case wire::Frame::REG_SEND:
       case wire::Frame::LINK:
       case wire::Frame::UNLINK:
@@ -834,6 +847,18 @@ struct Node::Impl final : detail::ClusterPeers {
     return p.index;
   }
 
+  void on_local_sends(net::ConnectionId id, wire::LocalSends::Reader b) {
+    std::optional<std::uint32_t> node = sender_node(id);
+    if (!node) return;
+    auto to = b.getToIds();
+    auto messages = b.getMessages();
+    net::check_batch(to.size(), messages.size());
+    Pid from = net::pid_on(*node, b.getFromId());
+    for (unsigned i = 0; i < to.size(); ++i)
+      detail::deliver_signal(runtime, SignalKind::kMessage, from, net::pid_on(index, to[i]), {},
+                             net::read_term(messages[i]));
+  }
+
   void on_frame(net::ConnectionId id, wire::Frame::Reader f) {
     if (f.isLocalSend()) {
       std::optional<std::uint32_t> from = sender_node(id);
@@ -841,6 +866,7 @@ struct Node::Impl final : detail::ClusterPeers {
       InboundSignal m = detail::decode_local_send(f.getLocalSend(), *from, index);
       return detail::deliver_signal(runtime, m.kind, m.from, m.to, {}, std::move(m.payload));
     }
+    if (f.isLocalSends()) return on_local_sends(id, f.getLocalSends());
     InboundSignal s;
     if (detail::decode_signal(f, s)) {
       if (s.kind != SignalKind::kMessage) {  // links and monitors are remembered for a loss

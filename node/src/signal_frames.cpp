@@ -57,12 +57,7 @@ void encode_signal(net::FrameEncoder& encoder, std::vector<std::byte>& out, cons
 }
 
 void encode_local_send(net::FrameEncoder& encoder, std::vector<std::byte>& out, const Signal& s) {
-  encoder.encode(out, [&](wire::Frame::Builder f) {
-    auto b = f.initLocalSend();
-    b.setFromId(net::pid_id(s.from));
-    b.setToId(net::pid_id(s.to));
-    net::write_term(b.initMessage(), s.payload);
-  });
+  encoder.encode_local_send(out, net::pid_id(s.from), net::pid_id(s.to), s.payload);
 }
 
 void encode_name_monitor(net::FrameEncoder& encoder, std::vector<std::byte>& out, Pid watcher,

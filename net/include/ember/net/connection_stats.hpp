@@ -22,7 +22,7 @@ inline void bump(std::atomic<std::uint64_t>& c, std::uint64_t by = 1) {
 struct LinkCounters {
   std::atomic<std::uint64_t> bytes_in{0};
   std::atomic<std::uint64_t> frames_in{0};      // whole frames (a fragmented one counts once)
-  std::atomic<std::uint64_t> messages_in{0};    // Send and RegSend frames
+  std::atomic<std::uint64_t> messages_in{0};    // in Send, LocalSend(s) and RegSend frames
   std::atomic<std::uint64_t> bytes_written{0};  // by the loop thread's writes
   std::atomic<std::uint64_t> messages_out{0};
   std::atomic<std::uint64_t> last_read_ms{0};  // uv_now() of the last byte read

@@ -72,6 +72,8 @@ class FrameDecoder {
 // Walks every field of a frame's message, decoding each term, so a frame with a bad part
 // is rejected as a whole. Throws WireError.
 void validate_frame(wire::Frame::Reader frame);
+// A LocalSends frame names one target per message; throws WireError if the counts differ.
+void check_batch(std::size_t to_ids, std::size_t messages);
 
 // Decodes every complete frame in `bytes` (headers included) and validates each: the
 // frame fuzzer's entry point and a convenience for tests. Returns the number of frames.

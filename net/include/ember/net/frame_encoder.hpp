@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "ember/core/term.hpp"
@@ -35,6 +36,13 @@ class FrameEncoder {
 
   std::size_t encode_send(std::vector<std::byte>& out, Pid from, Pid to, const Term& message);
   std::size_t encode_reg_send(std::vector<std::byte>& out, Pid from, Atom to, const Term& message);
+  // Messages between the two ends' own processes, by pid id (see wire.capnp): one, or a
+  // run of one sender's (`to_ids[i]` gets `messages[i]`) as one LocalSends frame.
+  std::size_t encode_local_send(std::vector<std::byte>& out, std::uint64_t from_id,
+                                std::uint64_t to_id, const Term& message);
+  std::size_t encode_local_sends(std::vector<std::byte>& out, std::uint64_t from_id,
+                                 std::span<const std::uint64_t> to_ids,
+                                 std::span<const Term> messages);
 
  private:
   kj::ArrayPtr<capnp::word> scratch() { return {scratch_.get(), scratch_words_}; }

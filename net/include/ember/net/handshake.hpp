@@ -16,7 +16,8 @@ namespace ember::net {
 
 // 2: messages between the two ends' own processes travel as LocalSend (pids without node
 // names), which a version-1 node would skip, so the two refuse each other at the handshake.
-inline constexpr std::uint32_t kProtocolVersion = 2;
+// 3: a stream of them may travel as one LocalSends frame.
+inline constexpr std::uint32_t kProtocolVersion = 3;
 
 // Hello flag of an acceptor that turns the connection down because it is connecting to
 // the initiator at the same moment and keeps its own connection (the node with the

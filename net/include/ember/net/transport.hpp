@@ -96,6 +96,19 @@ class Transport {
   // on the loop thread (a callback) is treated as kNoWait.
   Outbox::Result send(const Channel& channel, std::span<const std::byte> frame,
                       std::uint64_t sender, Outbox::Mode mode);
+  // A message from this node's process `from_id` (a pid id, see wire.capnp) to the peer's
+  // `to_id`, sent by `sender` from inside its run: joins the frames this thread gathers
+  // for that channel and sender, to go out with the next ones of the run as one
+  // LocalSends frame (encoded then: the term must stay unchanged, as terms do). False if
+  // nothing is being gathered there now (the queue was idle, or is over its limit): the
+  // caller sends the message as a frame of its own, with send().
+  // The encoding must not fail later: only for terms of at most kBatchableHeapBytes (so
+  // nested less deep than kMaxWireDepth) whose encoded size fits the message limit.
+  bool batch_local(const Channel& channel, std::uint64_t sender, std::uint64_t from_id,
+                   std::uint64_t to_id, const Term& message);
+  static constexpr std::size_t kBatchableHeapBytes = 3072;
+  // Encoded bytes of a batched message beyond its heap, roughly (a Term and its id).
+  static constexpr std::size_t kBatchedSendBytes = 24;
   // The connection's channel (any thread); a closed one for an unknown connection.
   Channel channel(ConnectionId id);
   bool on_loop_thread() const;
