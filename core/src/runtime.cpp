@@ -1,5 +1,6 @@
 // Process lifecycle and signals: spawn, send, links, monitors, exits, names, info.
 #include <algorithm>
+#include <mutex>
 #include <thread>
 
 #include "ember/core/errors.hpp"
@@ -223,28 +224,69 @@ void RuntimeImpl::terminate(Process* p) {
 
 namespace {
 
+// Spare inbox entries in batches, between threads: one that frees more entries than it
+// makes (a worker running the receiver of a remote stream) hands its surplus to one that
+// makes more than it frees (the loop thread decoding that stream). A lock per batch
+// instead of an allocation here and a cross-thread free there per message.
+class SignalPool {
+ public:
+  static constexpr std::size_t kBatch = 256;
+  bool take(std::vector<Signal*>& into) {
+    std::lock_guard lock(mutex_);
+    if (batches_.empty()) return false;
+    into.swap(batches_.back());
+    batches_.pop_back();
+    return true;
+  }
+  // Takes the last kBatch of `from`, unless the pool is full.
+  bool give(std::vector<Signal*>& from) {
+    std::vector<Signal*> batch(from.end() - kBatch, from.end());
+    std::lock_guard lock(mutex_);
+    if (batches_.size() >= kMaxBatches) return false;
+    batches_.push_back(std::move(batch));
+    from.resize(from.size() - kBatch);
+    return true;
+  }
+
+ private:
+  static constexpr std::size_t kMaxBatches = 64;
+  std::mutex mutex_;
+  std::vector<std::vector<Signal*>> batches_;
+};
+
+std::atomic<std::uint64_t> signals_made_{0};
+
+SignalPool& signal_pool() {
+  static SignalPool* pool = new SignalPool;  // never destroyed: threads may outlive statics
+  return *pool;
+}
+
 // Inbox entries are recycled per thread: a ping-pong pair on one worker allocates none.
-// An entry freed on another thread than it was made on simply joins that thread's cache.
+// An entry freed on another thread than it was made on joins that thread's cache; what a
+// cache holds beyond kMax goes to the pool.
 class SignalCache {
  public:
   ~SignalCache() {
     for (Signal* s : free_) delete s;
   }
   Signal* take() {
-    if (free_.empty()) return new Signal;
+    if (free_.empty() && !signal_pool().take(free_)) {
+      signals_made_.fetch_add(1, std::memory_order_relaxed);
+      return new Signal;
+    }
     Signal* s = free_.back();
     free_.pop_back();
     return s;
   }
   void give(Signal* s) {
-    if (free_.size() >= kMax) {
-      delete s;
-      return;
-    }
     s->payload = Term();  // release the message's heap now, not on reuse
     s->ref = Ref{};
     s->linked = false;
     s->seq = 0;
+    if (free_.size() >= kMax && !signal_pool().give(free_)) {
+      delete s;
+      return;
+    }
     free_.push_back(s);
   }
 
@@ -260,6 +302,10 @@ thread_local SignalCache tl_signals;
 bool& send_penalty() noexcept {
   static thread_local bool penalty = false;
   return penalty;
+}
+
+std::uint64_t signals_made() {
+  return signals_made_.load(std::memory_order_relaxed);
 }
 
 void free_signal(Signal* s) {

@@ -9,6 +9,7 @@
 
 #include "../../bench/big_node.hpp"
 #include "ember/core/blocking.hpp"
+#include "ember/core/detail/signal.hpp"
 #include "ember/core/errors.hpp"
 #include "ember/core/runtime.hpp"
 
@@ -396,4 +397,29 @@ TEST_CASE("no wake-up is lost: many processes pinging each other always finish")
     }
   });
   CHECK(finished == kRounds);
+}
+
+TEST_CASE("inbox entries freed by the receiver's worker come back to a thread that only sends") {
+  Runtime rt({.workers = 1});
+  constexpr int kRounds = 20, kPerRound = 5000;
+  std::atomic<int> received{0};
+  Pid sink = rt.spawn([&](Self self) -> Proc {
+    for (;;) {
+      co_await self.receive();
+      received.fetch_add(1, std::memory_order_release);
+    }
+  });
+  std::uint64_t before = detail::signals_made();
+  // This thread (like a node's loop thread decoding a stream) frees none of what it makes.
+  for (int round = 1; round <= kRounds; ++round) {
+    for (int i = 0; i < kPerRound; ++i) rt.send(sink, i);
+    auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (received.load(std::memory_order_acquire) < round * kPerRound &&
+           std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(1ms);
+    REQUIRE(received.load() == round * kPerRound);
+  }
+  // Without the pool every entry would be a fresh allocation.
+  CHECK(detail::signals_made() - before < std::uint64_t(kRounds * kPerRound / 4));
+  rt.exit(sink, Atom("kill"));
 }

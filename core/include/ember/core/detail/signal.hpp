@@ -39,4 +39,7 @@ struct Signal : SignalLink {
   std::uint64_t seq = 0;  // position in the saved queue, for the receive mark
 };
 
+// Inbox entries allocated so far, process-wide (the rest were recycled): for tests.
+std::uint64_t signals_made();
+
 }  // namespace ember::detail
