@@ -48,8 +48,11 @@ Outbox::Result Outbox::push_locked(std::span<const std::byte> frame, std::uint64
     bulk_.push_back(
         {std::vector<std::byte>(frame.begin(), frame.end()), 0, sender, next_sequence_++});
     ++bulk_senders_[sender];
-  } else if (owned && small_.empty()) {
-    small_.swap(*owned);  // the batch's memory becomes the queue's (`frame` still spans it)
+  } else if (owned) {
+    // The batch's memory becomes the queue's (`frame` still spans it): the new tail.
+    if (!small_.empty()) chunks_.push_back(std::move(small_));
+    small_ = std::move(*owned);
+    *owned = spare_locked();
   } else {
     small_.insert(small_.end(), frame.begin(), frame.end());
   }
@@ -65,6 +68,7 @@ bool Outbox::cork_locked(std::span<const std::byte> frame, const void* owner, Co
   if (fd_ < 0 || writing_ || scheduled_ || !bulk_.empty() || frame.size() >= limits_.bulk_bytes)
     return false;
   if (corked_ ? cork_owner_ != owner : !small_.empty()) return false;
+  if (!chunks_.empty()) return false;
   if (small_.size() + frame.size() > kCorkBytes) return false;
   cork = corked_ ? Cork::kJoined : Cork::kStarted;
   corked_ = true;
@@ -81,7 +85,8 @@ void Outbox::uncork(bool& wake) {
   if (!corked_) return;  // the loop thread took it along
   corked_ = false;
   if (closed_ || small_.empty()) return;
-  if (!writing_ && !scheduled_ && bulk_.empty() && fd_ >= 0 && direct_allowed_locked()) {
+  if (!writing_ && !scheduled_ && bulk_.empty() && chunks_.empty() && fd_ >= 0 &&
+      direct_allowed_locked()) {
     ssize_t n = ::send(fd_, small_.data(), small_.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n > 0) {
       bytes_direct_.store(bytes_direct_.load(std::memory_order_relaxed) + std::uint64_t(n),
@@ -117,8 +122,7 @@ std::size_t Outbox::counted_locked() const {
 // (one syscall per write) than written one syscall per frame; a lone request or reply,
 // or a call's monitor and request, are not.
 bool Outbox::write_now_locked(std::span<const std::byte> frame, bool& wake) {
-  if (fd_ < 0 || writing_ || !small_.empty() || !bulk_.empty() ||
-      frame.size() >= limits_.bulk_bytes)
+  if (fd_ < 0 || writing_ || !idle_locked() || !bulk_.empty() || frame.size() >= limits_.bulk_bytes)
     return false;
   if (!direct_allowed_locked()) return false;
   ssize_t n = ::send(fd_, frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -150,32 +154,49 @@ void Outbox::attach(int fd) {
   fd_ = fd;
 }
 
-void Outbox::write_done() {
+void Outbox::write_done(Buffers& written) {
   std::lock_guard lock(mutex_);
   writing_ = false;
+  for (auto& b : written) {
+    if (spares_.size() == kSpares) break;
+    b.clear();
+    spares_.push_back(std::move(b));
+  }
+  written.clear();
 }
 
-bool Outbox::take(std::vector<std::byte>& out, FrameEncoder& encoder) {
+std::vector<std::byte> Outbox::spare_locked() {
+  if (spares_.empty()) return {};
+  std::vector<std::byte> b = std::move(spares_.back());
+  spares_.pop_back();
+  return b;
+}
+
+bool Outbox::take(Buffers& out, FrameEncoder& encoder) {
   std::lock_guard lock(mutex_);
   scheduled_ = false;
   corked_ = false;
-  if (small_.empty() && bulk_.empty()) return false;
+  if (idle_locked() && bulk_.empty()) return false;
   writing_ = true;
-  bytes_ -= small_.size();
-  if (out.empty()) {
-    out.swap(small_);  // the two buffers trade places: no copy, and both keep their memory
-  } else {
-    out.insert(out.end(), small_.begin(), small_.end());
+  for (auto& c : chunks_) {
+    bytes_ -= c.size();
+    out.push_back(std::move(c));
   }
-  small_.clear();
+  chunks_.clear();
+  bytes_ -= small_.size();
+  if (!small_.empty()) {
+    out.push_back(std::move(small_));  // no copy: the buffer itself is written
+    small_ = spare_locked();
+  }
   // Bulk frames queued behind another bulk frame of the same sender (or a small frame
   // queued behind one) go whole once they reach the front and are small.
+  if (!bulk_.empty() && out.empty()) out.push_back(spare_locked());
   while (!bulk_.empty()) {
     Bulk& b = bulk_.front();
     if (b.sent == 0 && b.frame.size() < limits_.bulk_bytes) {
-      out.insert(out.end(), b.frame.begin(), b.frame.end());
+      out.back().insert(out.back().end(), b.frame.begin(), b.frame.end());
     } else {
-      fragment(b, out, encoder);
+      fragment(b, out.back(), encoder);
       if (b.sent + kFrameHeaderBytes < b.frame.size()) break;
     }
     bytes_ -= b.frame.size();

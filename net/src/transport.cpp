@@ -143,8 +143,8 @@ struct Connection {
   FrameEncoder encoder{256};
   std::shared_ptr<Outbox> outbox;  // frames waiting for the next write
   std::shared_ptr<LinkCounters> counters = std::make_shared<LinkCounters>();
-  std::vector<std::byte> in_flight;  // the bytes of the current write
-  struct Partial {                   // a fragmented frame being reassembled
+  Outbox::Buffers in_flight;  // the buffers of the current write, in order
+  struct Partial {            // a fragmented frame being reassembled
     std::vector<capnp::word> words;
     std::uint32_t next = 0, count = 0;
   };
@@ -543,23 +543,25 @@ struct Transport::Impl {
   }
 
   // One write at a time per connection; whatever queued meanwhile goes in the next one.
+  std::vector<uv_buf_t> bufs;  // flush's, reused
   void flush(Connection* c) {
     if (c->writing || c->closing) return;
-    c->in_flight.clear();
     if (!c->outbox->take(c->in_flight, c->encoder)) return;
     c->writing = true;
     c->last_write = uv_now(&loop);
-    uv_buf_t buf =
-        uv_buf_init(reinterpret_cast<char*>(c->in_flight.data()), unsigned(c->in_flight.size()));
+    bufs.clear();
+    for (auto& b : c->in_flight)
+      bufs.push_back(uv_buf_init(reinterpret_cast<char*>(b.data()), unsigned(b.size())));
     c->write_req.data = c;
-    int rc = uv_write(&c->write_req, reinterpret_cast<uv_stream_t*>(&c->tcp), &buf, 1,
-                      [](uv_write_t* req, int status) {
+    // libuv copies the buf array; the buffers stay in in_flight until the callback.
+    int rc = uv_write(&c->write_req, reinterpret_cast<uv_stream_t*>(&c->tcp), bufs.data(),
+                      unsigned(bufs.size()), [](uv_write_t* req, int status) {
                         auto* conn = static_cast<Connection*>(req->data);
                         conn->writing = false;
-                        conn->outbox->write_done();
-                        if (status >= 0)
-                          bump(conn->counters->bytes_written, conn->in_flight.size());
-                        conn->in_flight.clear();
+                        std::size_t bytes = 0;
+                        for (auto& b : conn->in_flight) bytes += b.size();
+                        conn->outbox->write_done(conn->in_flight);
+                        if (status >= 0) bump(conn->counters->bytes_written, bytes);
                         if (status < 0) {
                           if (status != UV_ECANCELED)
                             conn->owner->close(conn, "write failed: " + uv_text(status));
@@ -569,7 +571,7 @@ struct Transport::Impl {
                       });
     if (rc != 0) {
       c->writing = false;
-      c->outbox->write_done();
+      c->outbox->write_done(c->in_flight);
       close(c, "write failed: " + uv_text(rc));
     }
   }

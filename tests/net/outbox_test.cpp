@@ -33,6 +33,13 @@ std::vector<std::byte> send_frame(std::int64_t seq, std::size_t payload = 0) {
 }
 
 // The seq numbers of the Send frames in `bytes`, reassembling fragments as a receiver does.
+// What one write carries, end to end.
+std::vector<std::byte> joined(const Outbox::Buffers& buffers) {
+  std::vector<std::byte> all;
+  for (auto& b : buffers) all.insert(all.end(), b.begin(), b.end());
+  return all;
+}
+
 std::vector<std::int64_t> seqs_of(const std::vector<std::byte>& bytes) {
   std::vector<std::int64_t> out;
   FrameDecoder dec;
@@ -85,7 +92,7 @@ TEST_CASE("an outbox over its busy limit says busy, or makes the sender wait unt
     pushed = box.push(frame, 8, Outbox::Mode::kWait, w) == Outbox::Result::kQueued;
   });
   FrameEncoder enc;
-  std::vector<std::byte> out;
+  Outbox::Buffers out;
   CHECK(box.take(out, enc));  // drains everything: the waiter may go on
   waiter.join();
   CHECK(pushed);
@@ -100,15 +107,17 @@ TEST_CASE("small frames pass a bulk frame and a sender's own frames stay behind 
   box.push(send_frame(2), 1, Outbox::Mode::kWait, wake);  // behind sender 1's bulk
   box.push(send_frame(3), 2, Outbox::Mode::kWait, wake);  // another sender: passes it
   FrameEncoder enc;
-  std::vector<std::byte> all, first;
+  Outbox::Buffers first;
   REQUIRE(box.take(first, enc));
-  all = first;
+  std::vector<std::byte> all = joined(first);
   // The first write carries sender 2's frame and only one fragment of the bulk frame.
-  CHECK(first.size() < (40 << 10));
-  std::vector<std::byte> more;
+  CHECK(all.size() < (40 << 10));
+  box.write_done(first);
+  Outbox::Buffers more;
   while (box.take(more, enc)) {
-    all.insert(all.end(), more.begin(), more.end());
-    more.clear();
+    auto bytes = joined(more);
+    all.insert(all.end(), bytes.begin(), bytes.end());
+    box.write_done(more);
   }
   CHECK(seqs_of(all) == std::vector<std::int64_t>{3, 1, 2});
   CHECK(box.queued() == 0);
@@ -256,10 +265,10 @@ TEST_CASE("a corked outbox holds one thread's frames and uncork writes them in o
   CHECK(cork == Outbox::Cork::kNo);
   CHECK(wake);
   FrameEncoder encoder;
-  std::vector<std::byte> out;
+  Outbox::Buffers out;
   REQUIRE(box.take(out, encoder));
-  CHECK(seqs_of(out) == std::vector<std::int64_t>{1, 2});
-  box.write_done();
+  CHECK(seqs_of(joined(out)) == std::vector<std::int64_t>{1, 2});
+  box.write_done(out);
   box.uncork(wake);
   CHECK_FALSE(wake);
   CHECK(box.queued() == 0);
@@ -308,4 +317,27 @@ TEST_CASE("a process's frames to a busy connection are gathered and pushed at it
   bool in_order = run.size() == std::size_t(seq - 1);
   for (std::size_t i = 0; i < run.size(); ++i) in_order &= run[i] == std::int64_t(i) + 1;
   CHECK(in_order);
+}
+
+TEST_CASE("a gathered batch joins the queue without a copy, in order with single frames") {
+  Outbox box({.busy_bytes = 1 << 30});
+  bool wake;
+  box.push(send_frame(1), 1, Outbox::Mode::kWait, wake);
+  std::vector<std::byte> batch = send_frame(2);
+  batch.reserve(4096);  // as a gather's buffer has room: frame 4 joins it in place
+  auto three = send_frame(3);
+  batch.insert(batch.end(), three.begin(), three.end());
+  const std::byte* memory = batch.data();
+  box.push_batch(batch, 2, 1, Outbox::Mode::kWait, wake);
+  CHECK(batch.empty());
+  box.push(send_frame(4), 1, Outbox::Mode::kWait, wake);
+  FrameEncoder enc;
+  Outbox::Buffers out;
+  REQUIRE(box.take(out, enc));
+  CHECK(seqs_of(joined(out)) == std::vector<std::int64_t>{1, 2, 3, 4});
+  REQUIRE(out.size() == 2);
+  CHECK(out[1].data() == memory);  // the batch's own buffer is what gets written
+  CHECK(box.queued() == 0);
+  box.write_done(out);
+  CHECK(out.empty());
 }

@@ -51,8 +51,8 @@ class Outbox {
   // `wake` says whether the loop thread must be told (nothing was pending for it).
   Result push(std::span<const std::byte> frame, std::uint64_t sender, Mode mode, bool& wake,
               std::uint32_t frames = 1);
-  // As push, for `frames` frames of one sender in `bytes`, whose memory the queue may take
-  // instead of copying it (when it has nothing queued): `bytes` is left empty either way.
+  // As push, for `frames` frames of one sender in `bytes`, whose memory the queue takes
+  // instead of copying it (giving back an empty buffer of its own): `bytes` is left empty.
   Result push_batch(std::vector<std::byte>& bytes, std::uint32_t frames, std::uint64_t sender,
                     Mode mode, bool& wake);
   // As push, but a frame that finds the queue idle may be held back ("corked") with the
@@ -79,10 +79,13 @@ class Outbox {
   std::size_t depth() const { return depth_.load(std::memory_order_relaxed); }
 
   // --- loop thread ---
-  // Moves what should be written next into `out`: the small frames, then one fragment of
-  // the oldest bulk frame, and marks a write in flight. False when there is nothing.
-  bool take(std::vector<std::byte>& out, FrameEncoder& encoder);
-  void write_done();
+  // Moves what should be written next into `out` (empty), as buffers to write in order:
+  // the small frames, then one fragment of the oldest bulk frame, and marks a write in
+  // flight. False when there is nothing.
+  using Buffers = std::vector<std::vector<std::byte>>;
+  bool take(Buffers& out, FrameEncoder& encoder);
+  // The write is over: its buffers (left empty) keep their memory for later batches.
+  void write_done(Buffers& written);
   // From now on a sender finding the queue idle writes to `fd` itself (non-blocking),
   // sparing the loop thread a wake-up: one fewer thread hop per message.
   void attach(int fd);
@@ -108,7 +111,12 @@ class Outbox {
   OutboxLimits limits_;
   mutable std::mutex mutex_;
   std::condition_variable drained_;
+  // Frames queued, in order: whole buffers (gathered batches, handed over without a copy),
+  // then small_, the tail that single frames are appended to.
+  std::deque<std::vector<std::byte>> chunks_;
   std::vector<std::byte> small_;
+  std::vector<std::vector<std::byte>> spares_;  // emptied buffers, for batches to trade
+  static constexpr std::size_t kSpares = 8;
   std::deque<Bulk> bulk_;
   std::unordered_map<std::uint64_t, std::uint32_t> bulk_senders_;  // sender -> bulk frames queued
   std::size_t bytes_ = 0;
@@ -117,6 +125,8 @@ class Outbox {
   bool closed_ = false;
   bool writing_ = false;  // the loop thread has a write in flight
   bool corked_ = false;   // small_ holds only held-back frames, for uncork()
+  bool idle_locked() const { return chunks_.empty() && small_.empty(); }
+  std::vector<std::byte> spare_locked();
   const void* cork_owner_ = nullptr;
   int fd_ = -1;
   // Written under mutex_ only (one writer at a time), read anywhere.
