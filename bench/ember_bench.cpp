@@ -259,6 +259,13 @@ NodeConfig dist_config(const std::string& name) {
   return c;
 }
 
+// CPU time of every thread of this OS process (both Nodes), in seconds.
+double process_cpu_secs() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + double(ts.tv_nsec) / 1e9;
+}
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.empty() ? 0.0 : v[v.size() / 2];
@@ -469,6 +476,7 @@ void dist_pingpong() {
 double dist_oneway(Node& a, Node& b, std::size_t senders, std::size_t n, const Term* payload) {
   double secs = 0, sent_secs = 0;
   std::string failure = "no reply";
+  double cpu0 = process_cpu_secs();
   std::int64_t total = std::int64_t(senders * n);
   a.runtime().run([&](Self self) -> Proc {
     Pid main = self.pid();
@@ -516,8 +524,10 @@ double dist_oneway(Node& a, Node& b, std::size_t senders, std::size_t n, const T
     secs = ns_since(t0) / 1e9;
   });
   if (secs > 0)
-    std::printf("# dist_oneway %zux%zu%s: senders done after %.3f s, last received after %.3f s\n",
-                senders, n, payload ? " 1KiB" : "", sent_secs, secs);
+    std::printf(
+        "# dist_oneway %zux%zu%s: senders done after %.3f s, last received after %.3f s, "
+        "%.2f cores busy\n",
+        senders, n, payload ? " 1KiB" : "", sent_secs, secs, (process_cpu_secs() - cpu0) / secs);
   else
     std::printf("# dist_oneway %zux%zu%s failed: %s\n", senders, n, payload ? " 1KiB" : "",
                 failure.c_str());

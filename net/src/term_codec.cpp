@@ -1,5 +1,6 @@
-// Term <-> wire::Term. Decoding reads a term once into a scratch heap and copies it to one
-// of the size used; a term too large for the scratch is sized first, then read.
+// Term <-> wire::Term. Decoding reads a term into a heap the size of the last one, or
+// else into a scratch heap and copies it to one of the size used; a term too large for
+// the scratch is sized first, then read.
 #include "ember/net/term_codec.hpp"
 
 #include <kj/exception.h>
@@ -276,26 +277,51 @@ Ref read_ref(wire::Ref::Reader in) {
   return Ref{read_node(in.getNode()), in.getId()};
 }
 
-// Most terms fit the scratch heap: read in one pass there, then copied to a heap of the
-// size used (a walk over plain memory, not over Cap'n Proto's checked pointers again).
-// A larger one is sized first (words_of), then read.
+// A stream's messages tend to have one shape, so a term is first read straight into a heap
+// the size of this thread's last one: no copy. A term that outgrows it (HeapFull) or
+// leaves more than half of it unused is read the general way: into the scratch heap in
+// one pass, then copied to a heap of the size used (a walk over plain memory, not over
+// Cap'n Proto's checked pointers again); one too large for the scratch is sized first.
 constexpr std::size_t kScratchWords = 8192;
+
+namespace {
+
+thread_local std::size_t tl_last_words = 0;
+
+Term read_general(wire::Term::Reader in) {
+  thread_local std::unique_ptr<Word[]> scratch(new Word[kScratchWords]);
+  try {
+    detail::HeapWriter first(scratch.get(), kScratchWords);
+    Word root = read_word(in, first, 0);
+    tl_last_words = first.used();
+    if (first.used() == 0) return Term::adopt(root, nullptr);
+    detail::HeapWriter out(first.used());
+    Word copy = detail::deep_copy(root, out);
+    return Term::adopt(copy, out.release());
+  } catch (const detail::HeapFull&) {
+  }
+  detail::HeapWriter out(words_of(in, 0));
+  tl_last_words = 0;  // too large to guess again
+  Word root = read_word(in, out, 0);
+  return Term::adopt(root, out.release());
+}
+
+}  // namespace
 
 Term read_term(wire::Term::Reader in) {
   try {
-    thread_local std::unique_ptr<Word[]> scratch(new Word[kScratchWords]);
-    try {
-      detail::HeapWriter first(scratch.get(), kScratchWords);
-      Word root = read_word(in, first, 0);
-      if (first.used() == 0) return Term::adopt(root, nullptr);
-      detail::HeapWriter out(first.used());
-      Word copy = detail::deep_copy(root, out);
-      return Term::adopt(copy, out.release());
-    } catch (const detail::HeapFull&) {
+    if (std::size_t guess = tl_last_words) {
+      try {
+        detail::HeapWriter out(guess);
+        Word root = read_word(in, out, 0);
+        if (out.used() * 2 > guess) {
+          tl_last_words = out.used();
+          return Term::adopt(root, out.release());
+        }
+      } catch (const detail::HeapFull&) {
+      }
     }
-    detail::HeapWriter out(words_of(in, 0));
-    Word root = read_word(in, out, 0);
-    return Term::adopt(root, out.release());
+    return read_general(in);
   } catch (const kj::Exception& e) {
     throw WireError(std::string("malformed term: ") + e.getDescription().cStr());
   }

@@ -170,3 +170,24 @@ TEST_CASE("atoms that share the decoder's cache slot decode as themselves") {
     CHECK(round_trip(Term("ab"_a), enc) == Term("ab"_a));
   }
 }
+
+TEST_CASE("a stream of terms of changing size reads back whole, heaps sized to each") {
+  // The decoder reads into a heap the size of the last term: the same size, a larger one
+  // (which outgrows it), a much smaller one (which would waste it) and an immediate.
+  std::vector<std::byte> kilobyte(1024, std::byte{7});
+  std::vector<Term> stream = {tuple("seq"_a, 1),
+                              tuple("seq"_a, 2),
+                              tuple("seq"_a, 3, Bytes{kilobyte}),
+                              tuple("seq"_a, 4, Bytes{kilobyte}),
+                              tuple("seq"_a, 5),
+                              Term("ok"_a),
+                              tuple("seq"_a, 6),
+                              tuple("seq"_a, 7, Bytes{kilobyte})};
+  FrameEncoder enc;
+  for (const Term& t : stream) {
+    Term back = round_trip(t, enc);
+    CHECK(back == t);
+    // At most twice the words the term needs (none for an immediate).
+    CHECK(back.heap_bytes() <= 2 * t.heap_bytes());
+  }
+}
