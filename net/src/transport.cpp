@@ -103,6 +103,7 @@ struct Gathered {
   std::uint64_t sender = 0;
   std::uint32_t frames = 0;
   std::vector<std::byte> bytes;
+  std::shared_ptr<LinkCounters> counters;  // the channel's: messages_out, once per batch
   std::uint64_t batch_from = 0;
   std::vector<std::uint64_t> batch_to;
   std::vector<Term> batch;
@@ -125,6 +126,8 @@ void seal_batch(Gathered& g) {
   else
     encoder.encode_local_sends(g.bytes, g.batch_from, g.batch_to, g.batch);
   ++g.frames;
+  // One add per batch: senders on other workers count on the same cache line.
+  if (g.counters) g.counters->messages_out.fetch_add(g.batch.size(), std::memory_order_relaxed);
   g.batch_to.clear();
   g.batch.clear();
   g.batch_bytes = 0;
@@ -886,6 +889,7 @@ Outbox::Result Transport::send(const Channel& channel, std::span<const std::byte
     if (cork == Outbox::Cork::kNo && mode == Outbox::Mode::kWait &&
         result == Outbox::Result::kQueued && frame.size() < kGatherBytes) {
       g.outbox = channel.outbox;  // the queue is busy: gather what this run sends next
+      g.counters = channel.counters;
       g.impl = impl_.get();
       g.id = channel.id;
       g.sender = sender;
@@ -937,6 +941,7 @@ void push_gathered(Outbox::Mode mode) {
     if (wake) g.impl->schedule(g.id);
   }
   g.outbox.reset();
+  g.counters.reset();
   g.bytes.clear();
   g.frames = 0;
 }

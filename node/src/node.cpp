@@ -425,7 +425,7 @@ struct Node::Impl final : detail::ClusterPeers {
         if (batchable(s.payload) &&
             transport->batch_local(cache.channel, s.from.bits(), net::pid_id(s.from),
                                    net::pid_id(s.to), s.payload))
-          return count_message(cache.channel);
+          return;  // counted with its batch
         detail::encode_local_send(encoder, frame, s);
       } else
         detail::encode_signal(encoder, frame, s);

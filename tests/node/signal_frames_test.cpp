@@ -140,15 +140,20 @@ TEST_CASE("a stream from one process to a busy connection goes in LocalSends fra
   });
   REQUIRE(a.connect(b.name(), 10s));
   auto before = stats_for(b, a.name());
+  auto sent_before = stats_for(a, b.name());
   REQUIRE(before);
+  REQUIRE(sent_before);
   a.runtime().run([&](Self self) -> Proc {
     for (int i = 0; i < kCount; ++i) co_await self.send(sink, tuple("seq"_a, i));
   });
   REQUIRE(ember::testing::eventually([&] { return done.load(); }, 30s, 5ms));
   CHECK(in_order == kCount);
   auto after = stats_for(b, a.name());
+  auto sent_after = stats_for(a, b.name());
   REQUIRE(after);
+  REQUIRE(sent_after);
   CHECK(after->messages_in - before->messages_in == kCount);
+  CHECK(sent_after->messages_out - sent_before->messages_out == kCount);  // batches count all
   // Whatever the timing, the stream outruns the socket for most of its length, and
   // then a run's messages share frames.
   CHECK((after->frames_in - before->frames_in) * 4 < std::uint64_t(kCount));

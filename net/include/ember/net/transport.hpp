@@ -99,7 +99,8 @@ class Transport {
   // A message from this node's process `from_id` (a pid id, see wire.capnp) to the peer's
   // `to_id`, sent by `sender` from inside its run: joins the frames this thread gathers
   // for that channel and sender, to go out with the next ones of the run as one
-  // LocalSends frame (encoded then: the term must stay unchanged, as terms do). False if
+  // LocalSends frame (encoded then: the term must stay unchanged, as terms do), and counted
+  // in the channel's messages_out when the batch is sealed. False if
   // nothing is being gathered there now (the queue was idle, or is over its limit): the
   // caller sends the message as a frame of its own, with send().
   // The encoding must not fail later: only for terms of at most kBatchableHeapBytes (so
