@@ -51,6 +51,54 @@ std::optional<net::ConnectionStats> stats_for(const Node& node, Atom peer) {
   return std::nullopt;
 }
 
+// A process on `node` that takes `{seq, I}` for I = 0, 1, ... `count` - 1 and counts those
+// that come in order; `done` once it has them all or one is missing or late.
+struct SeqSink {
+  std::atomic<int> in_order{0};
+  std::atomic<bool> done{false};
+  const int count;
+  Pid pid;
+  SeqSink(Node& node, int n) : count(n) {
+    pid = node.runtime().spawn([this](Self self) -> Proc {
+      for (int i = 0; i < count; ++i) {
+        auto m = co_await self.receive("{seq, _}"_p).after(10s);
+        if (m.timed_out() || m[1].integer() != i) break;
+        in_order.fetch_add(1);
+      }
+      done = true;
+    });
+  }
+};
+
+// One process on `node` sends `sink` {seq, 0} ... {seq, count - 1}.
+void send_seq(Node& node, Pid sink, int count) {
+  node.runtime().run([&](Self self) -> Proc {
+    for (int i = 0; i < count; ++i) co_await self.send(sink, tuple("seq"_a, i));
+  });
+}
+
+// Connects `a` to `b` first (so the stream is all LocalSend: what is sent before goes whole),
+// then streams `count` {seq, I} from one process of a's to one of b's, which gets them all,
+// in order. The connection's counters at both ends, before and after.
+struct Stream {
+  Pid sink;
+  net::ConnectionStats in_before, in_after, out_before, out_after;  // b's side, a's side
+};
+Stream stream_seq(Node& a, Node& b, int count) {
+  SeqSink seq(b, count);
+  REQUIRE(a.connect(b.name(), 10s));
+  auto in_before = stats_for(b, a.name()), out_before = stats_for(a, b.name());
+  REQUIRE(in_before);
+  REQUIRE(out_before);
+  send_seq(a, seq.pid, count);
+  REQUIRE(ember::testing::eventually([&] { return seq.done.load(); }, 30s, 5ms));
+  CHECK(seq.in_order == count);
+  auto in_after = stats_for(b, a.name()), out_after = stats_for(a, b.name());
+  REQUIRE(in_after);
+  REQUIRE(out_after);
+  return {seq.pid, *in_before, *in_after, *out_before, *out_after};
+}
+
 }  // namespace
 
 TEST_CASE("a LocalSend carries both pids without node names and reads back whole") {
@@ -128,67 +176,24 @@ TEST_CASE("a LocalSends frame with fewer targets than messages is a malformed fr
 TEST_CASE("a stream from one process to a busy connection goes in LocalSends frames, in order") {
   Node a(config("frames_a")), b(config("frames_b"));
   constexpr int kCount = 50000;
-  std::atomic<int> in_order{0};
-  std::atomic<bool> done{false};
-  Pid sink = b.runtime().spawn([&](Self self) -> Proc {
-    for (int i = 0; i < kCount; ++i) {
-      auto m = co_await self.receive("{seq, _}"_p).after(10s);
-      if (m.timed_out() || m[1].integer() != i) break;
-      in_order.fetch_add(1);
-    }
-    done = true;
-  });
-  REQUIRE(a.connect(b.name(), 10s));
-  auto before = stats_for(b, a.name());
-  auto sent_before = stats_for(a, b.name());
-  REQUIRE(before);
-  REQUIRE(sent_before);
-  a.runtime().run([&](Self self) -> Proc {
-    for (int i = 0; i < kCount; ++i) co_await self.send(sink, tuple("seq"_a, i));
-  });
-  REQUIRE(ember::testing::eventually([&] { return done.load(); }, 30s, 5ms));
-  CHECK(in_order == kCount);
-  auto after = stats_for(b, a.name());
-  auto sent_after = stats_for(a, b.name());
-  REQUIRE(after);
-  REQUIRE(sent_after);
-  CHECK(after->messages_in - before->messages_in == kCount);
-  CHECK(sent_after->messages_out - sent_before->messages_out == kCount);  // batches count all
+  Stream st = stream_seq(a, b, kCount);
+  CHECK(st.in_after.messages_in - st.in_before.messages_in == kCount);
+  CHECK(st.out_after.messages_out - st.out_before.messages_out == kCount);  // batches count all
   // Whatever the timing, the stream outruns the socket for most of its length, and
   // then a run's messages share frames.
-  CHECK((after->frames_in - before->frames_in) * 4 < std::uint64_t(kCount));
+  CHECK((st.in_after.frames_in - st.in_before.frames_in) * 4 < std::uint64_t(kCount));
 }
 
 TEST_CASE("messages between two nodes' processes travel as LocalSend and arrive in order") {
   Node a(config("frames_a")), b(config("frames_b"));
   constexpr int kCount = 2000;
-  std::atomic<int> in_order{0};
-  std::atomic<bool> done{false};
-  Pid sink = b.runtime().spawn([&](Self self) -> Proc {
-    for (int i = 0; i < kCount; ++i) {
-      auto m = co_await self.receive("{seq, _}"_p).after(10s);
-      if (m.timed_out() || m[1].integer() != i) break;
-      in_order.fetch_add(1);
-    }
-    done = true;
-  });
-  // Up first, so the stream below is all LocalSend (what is sent before goes whole).
-  REQUIRE(a.connect(b.name(), 10s));
-  auto before = stats_for(b, a.name());
-  REQUIRE(before);
-  a.runtime().run([&](Self self) -> Proc {
-    for (int i = 0; i < kCount; ++i) co_await self.send(sink, tuple("seq"_a, i));
-  });
-  REQUIRE(ember::testing::eventually([&] { return done.load(); }, 20s, 5ms));
-  CHECK(in_order == kCount);
-  auto after = stats_for(b, a.name());
-  REQUIRE(after);
+  Stream st = stream_seq(a, b, kCount);
   // What the same message takes as a Send with both pids whole.
   detail::Signal s;
-  message(s, Pid(NodeTable::intern(a.name(), 1).value(), 1, 1), sink, tuple("seq"_a, kCount));
+  message(s, Pid(NodeTable::intern(a.name(), 1).value(), 1, 1), st.sink, tuple("seq"_a, kCount));
   net::FrameEncoder encoder;
   std::vector<std::byte> full;
   detail::encode_signal(encoder, full, s);
-  double per_message = double(after->bytes_in - before->bytes_in) / kCount;
+  double per_message = double(st.in_after.bytes_in - st.in_before.bytes_in) / kCount;
   CHECK(per_message + 64 < double(full.size()));
 }
