@@ -918,10 +918,12 @@ bool Transport::batch_local(const Channel& channel, std::uint64_t sender, std::u
                             std::uint64_t to_id, const Term& message) {
   Gathered& g = tl_gathered;
   // Only while this run gathers for the channel (send() started it: the queue was busy
-  // and at_slice_end will push it), and not once the queue is over its limit: then the
-  // caller's send waits, after pushing what was gathered.
-  if (!g.outbox || g.outbox != channel.outbox || g.sender != sender || channel.outbox->busy_hint())
-    return false;
+  // and at_slice_end will push it). A batch does not start once the queue is over its
+  // limit: then the caller's send waits, after pushing what was gathered. Within a batch
+  // the push at kGatherBytes waits instead (the queue's depth is a cache line the loop
+  // thread writes: not read per message).
+  if (!g.outbox || g.outbox != channel.outbox || g.sender != sender) return false;
+  if (g.batch.empty() && channel.outbox->busy_hint()) return false;
   if (!g.batch.empty() && g.batch_from != from_id) seal_batch(g);
   g.batch_from = from_id;
   g.batch_to.push_back(to_id);
