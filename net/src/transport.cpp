@@ -1,6 +1,5 @@
 // The libuv side: loop thread, listener, connections (handshake, framing, batched writes).
 #include "ember/net/transport.hpp"
-#include "ember/net/term_codec.hpp"
 
 #include <poll.h>
 #include <uv.h>
@@ -23,6 +22,7 @@
 
 #include "ember/net/frame_encoder.hpp"
 #include "ember/net/http_client.hpp"
+#include "ember/net/term_codec.hpp"
 
 namespace ember::net {
 
