@@ -112,6 +112,7 @@ struct Gathered {
 thread_local Gathered tl_gathered;
 constexpr std::size_t kGatherBytes = 32u << 10;
 void push_gathered(Outbox::Mode mode);
+void push_gathered_bytes(Gathered& g, Outbox::Mode mode);
 
 // A term that small nests less deep than write_term allows (each level is a box of two
 // words at least), so encoding a batch cannot fail where no sender would hear of it.
@@ -929,23 +930,28 @@ bool Transport::batch_local(const Channel& channel, std::uint64_t sender, std::u
   g.batch_to.push_back(to_id);
   g.batch.push_back(message);
   g.batch_bytes += message.heap_bytes() + kBatchedSendBytes;
-  if (g.bytes.size() + g.batch_bytes >= kGatherBytes) push_gathered(Outbox::Mode::kWait);
+  if (g.bytes.size() + g.batch_bytes >= kGatherBytes) push_gathered_bytes(g, Outbox::Mode::kWait);
   return true;
 }
 
-void push_gathered(Outbox::Mode mode) {
-  Gathered& g = tl_gathered;
-  if (!g.outbox) return;
+// What was gathered goes to the queue; the run goes on gathering there.
+void push_gathered_bytes(Gathered& g, Outbox::Mode mode) {
   seal_batch(g);
   if (g.frames) {
     bool wake = false;
     g.outbox->push_batch(g.bytes, g.frames, g.sender, mode, wake);
     if (wake) g.impl->schedule(g.id);
   }
-  g.outbox.reset();
-  g.counters.reset();
   g.bytes.clear();
   g.frames = 0;
+}
+
+void push_gathered(Outbox::Mode mode) {
+  Gathered& g = tl_gathered;
+  if (!g.outbox) return;
+  push_gathered_bytes(g, mode);
+  g.outbox.reset();
+  g.counters.reset();
 }
 
 Channel Transport::channel(ConnectionId id) {

@@ -131,7 +131,8 @@ struct StalledPeer {
   std::mutex m;
   std::condition_variable cv;
   bool frozen = true, up = false;
-  std::vector<std::int64_t> seqs;  // of the frames b read, once thawed
+  std::vector<std::int64_t> seqs;  // of the messages b read, once thawed
+  int batches = 0;                 // LocalSends frames among them
   ConnectionId conn = 0;
   std::unique_ptr<Transport> a, b;
 
@@ -140,7 +141,12 @@ struct StalledPeer {
     hb.on_frame = [this](ConnectionId, wire::Frame::Reader f) {
       std::unique_lock lock(m);
       cv.wait(lock, [&] { return !frozen; });
-      seqs.push_back(read_term(f.getSend().getMessage())[1].integer());
+      if (f.isLocalSends()) {
+        ++batches;
+        for (auto t : f.getLocalSends().getMessages()) seqs.push_back(read_term(t)[1].integer());
+      } else {
+        seqs.push_back(read_term(f.getSend().getMessage())[1].integer());
+      }
       cv.notify_all();
     };
     ha.on_up = [this](ConnectionId id, const PeerInfo&) {
@@ -311,6 +317,43 @@ TEST_CASE("a process's frames to a busy connection are gathered and pushed at it
   peer.thaw();
   REQUIRE(peer.received(std::size_t(seq)));
   // The run's frames (sender 2) in order; sender 1's bulk frame may be passed by them.
+  std::vector<std::int64_t> run;
+  for (std::int64_t s : peer.seqs)
+    if (s != 0) run.push_back(s);
+  bool in_order = run.size() == std::size_t(seq - 1);
+  for (std::size_t i = 0; i < run.size(); ++i) in_order &= run[i] == std::int64_t(i) + 1;
+  CHECK(in_order);
+}
+
+// While a run gathers for a busy connection, its messages between the two ends' processes
+// stay terms and leave as LocalSends frames, in order behind what was gathered before.
+TEST_CASE("a run's messages to a busy connection leave as LocalSends frames, in order") {
+  StalledPeer peer([](TransportConfig& c) {
+    c.outbox.busy_bytes = 64u << 20;
+    c.at_slice_end = test_slice_end;
+  });
+  Channel ch = peer.channel();
+  Transport& a = *peer.a;
+  std::int64_t seq = 0;
+  REQUIRE(a.send(ch, send_frame(seq++, 40u << 20), 1, Outbox::Mode::kNoWait) ==
+          Outbox::Result::kQueued);  // the queue is busy from here, as above
+  std::uint64_t before = ch.outbox->frames_pushed();
+  tl_in_run = true;
+  CHECK_FALSE(a.batch_local(ch, 2, 2, 1, tuple("seq"_a, seq)));  // nothing gathered yet
+  REQUIRE(a.send(ch, send_frame(seq++), 2, Outbox::Mode::kWait) == Outbox::Result::kQueued);
+  constexpr int kRun = 5000;  // more than 32 KiB: one push on the way, the rest at the end
+  for (int i = 0; i < kRun; ++i) REQUIRE(a.batch_local(ch, 2, 2, 1, tuple("seq"_a, seq++)));
+  REQUIRE(a.send(ch, send_frame(seq++), 2, Outbox::Mode::kWait) == Outbox::Result::kQueued);
+  CHECK_FALSE(a.batch_local(ch, 3, 3, 1, tuple("seq"_a, 0)));  // another sender's run
+  tl_in_run = false;
+  REQUIRE(g_slice_end);
+  g_slice_end();
+  std::uint64_t frames = ch.outbox->frames_pushed() - before;
+  CHECK(frames >= 4);              // the frame before, two batches at least, the frame after
+  CHECK(frames < 2 + kRun / 100);  // not one per message (about one per 32 KiB)
+  peer.thaw();
+  REQUIRE(peer.received(std::size_t(seq)));
+  CHECK(peer.batches >= 2);
   std::vector<std::int64_t> run;
   for (std::int64_t s : peer.seqs)
     if (s != 0) run.push_back(s);

@@ -172,8 +172,10 @@ TEST_CASE("connection stats: bytes, frames and messages grow with traffic, and b
   CHECK(after.messages_in - before.messages_in == 201);
   CHECK(after.bytes_out - before.bytes_out > 201 * 16 + (1u << 20));
   CHECK(after.bytes_in - before.bytes_in > 201 * 16 + (1u << 20));
-  CHECK(after.frames_out - before.frames_out >= 201);
-  CHECK(after.frames_in - before.frames_in >= 201);
+  // Messages sent in one run may share a LocalSends frame, so frames are fewer than
+  // messages; each of the two runs sends one at least.
+  CHECK(after.frames_out - before.frames_out >= 2);
+  CHECK(after.frames_in - before.frames_in >= 2);
   CHECK(after.since_last_read < 5s);
   CHECK(after.uptime >= before.uptime);
   // What a wrote, b read, to the byte and the frame (compared at a moment when no tick
