@@ -297,6 +297,13 @@ void register_dist_functions() {
   register_remote_function("bench_sink", [](Self s, Term args) -> Proc {
     return sink(s, args[0].as<std::int64_t>(), args[1].pid());
   });
+  // dist_bulk's receiver of the big message: tells Main its size once it is whole.
+  register_remote_function("bench_bulk_sink", [](Self s, Term main) -> Proc {
+    for (;;) {
+      auto m = co_await s.receive("{bulk, _}"_p);
+      s.send(main.pid(), tuple("bulk_got"_a, std::int64_t(m[1].size())));
+    }
+  });
   // The global workloads' helpers on nodes B and C. edist's poller/1: on {watch, Name}
   // answers {polling, self()}, spins (yielding) on whereis_global until Name appears and
   // sends {seen, self(), Name, T} with T from the machine-wide monotonic clock.
@@ -1016,6 +1023,101 @@ class Watchdog {
   std::thread thread_;
 };
 
+// Small-message latency while a 100 MiB message is in flight on the same connection: a
+// process on A ping-pongs with a pong on B (edist's ping/2) while another sends B a
+// 100 MiB binary; the round trips that start after the big send has returned and end
+// before B has the whole of it are the samples (a round trip bounds both one-way
+// latencies). Five reps; each figure is the median of the reps'.
+void dist_bulk() {
+  constexpr std::size_t kBig = 100u << 20;
+  NodeConfig ca = dist_config("bench_a"), cb = dist_config("bench_b");
+  ca.max_message_bytes = cb.max_message_bytes = 2 * kBig;  // the default limit is 64 MiB
+  Node a(ca), b(cb);
+  std::vector<std::byte> bytes(kBig);
+  for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = std::byte(i % 251);
+  const Term big = tuple("bulk"_a, Bytes{bytes});
+  std::vector<double> p50s, p99s, maxes, transfers;
+  std::size_t fewest = SIZE_MAX;
+  std::string failure;
+  a.runtime().run([&](Self self) -> Proc {
+    Pid main = self.pid();
+    auto [pong, pref] =
+        co_await spawn_remote(self, b.name(), "bench_pong", Term(), {.monitor = true});
+    auto [sink, sref] =
+        co_await spawn_remote(self, b.name(), "bench_bulk_sink", Term(main), {.monitor = true});
+    const auto down = match(tuple(Atom("DOWN"), _, _, _, _));
+    std::int64_t k = 0;
+    for (; k < 1000; ++k) {  // warm up the connection
+      self.send(pong, tuple("ping"_a, main, k));
+      if ((co_await self.receive(match(tuple("pong"_a, k)), down).after(10s)).clause() != 0) {
+        failure = "warm-up failed";
+        co_return;
+      }
+    }
+    for (int rep = 0; rep < 5; ++rep) {
+      std::vector<double> rtts;
+      auto t0 = Clock::now();
+      self.spawn([sink, main, &big](Self s) -> Proc {
+        co_await s.send(sink, big);
+        s.send(main, "queued"_a);
+      });
+      bool queued = false, got = false;
+      while (!got) {
+        auto p0 = Clock::now();
+        self.send(pong, tuple("ping"_a, main, ++k));
+        for (;;) {
+          Message m = co_await self
+                          .receive(match(tuple("pong"_a, k)), match("queued"_a),
+                                   match(tuple("bulk_got"_a, _)), down)
+                          .after(30s);
+          if (m.timed_out() || m.clause() == 3) {
+            failure = m.timed_out() ? "timed out" : "DOWN: " + m[4].to_string();
+            co_return;
+          }
+          if (m.clause() == 1) queued = true;
+          if (m.clause() == 2) {
+            got = true;
+            if (m[1].as<std::int64_t>() != std::int64_t(kBig)) {
+              failure = "sink got " + m[1].to_string() + " bytes";
+              co_return;
+            }
+            transfers.push_back(ns_since(t0) / 1e6);
+          }
+          if (m.clause() != 0) continue;
+          if (queued && !got) rtts.push_back(ns_since(p0) / 1e6);
+          break;
+        }
+      }
+      if (rtts.empty()) {
+        failure = "no round trip while the big message was in flight";
+        co_return;
+      }
+      std::sort(rtts.begin(), rtts.end());
+      auto pct = [&](double q) {
+        return rtts[std::min(rtts.size() - 1, std::size_t(q * rtts.size()))];
+      };
+      std::printf(
+          "# dist_bulk rep %d: %zu round trips while 100 MiB was in flight: p50 %.3f ms, "
+          "p99 %.3f ms, max %.3f ms; the 100 MiB took %.1f ms\n",
+          rep + 1, rtts.size(), pct(0.5), pct(0.99), rtts.back(), transfers.back());
+      p50s.push_back(pct(0.5));
+      p99s.push_back(pct(0.99));
+      maxes.push_back(rtts.back());
+      fewest = std::min(fewest, rtts.size());
+    }
+    self.exit(pong, Atom("kill"));
+    self.exit(sink, Atom("kill"));
+  });
+  if (p99s.size() < 5) {
+    std::printf("# dist_bulk failed: %s\n", failure.c_str());
+    return;
+  }
+  rec("dist_rtt_during_100MiB_send_p50_ms", median(p50s), "ms");
+  rec("dist_rtt_during_100MiB_send_p99_ms", median(p99s), "ms");
+  rec("dist_rtt_during_100MiB_send_max_ms", median(maxes), "ms");
+  rec("dist_100MiB_send_ms", median(transfers), "ms");
+}
+
 const std::map<std::string, std::function<void()>>& workloads() {
   static const std::map<std::string, std::function<void()>> w = {
       {"spawn_idle", [] { spawn_idle(1000000, "spawn_idle_1M"); }},
@@ -1034,6 +1136,7 @@ const std::map<std::string, std::function<void()>>& workloads() {
       {"dist_gen_server", [] { bench::dist_gen_server_bench(); }},
       {"dist_pingpong", [] { dist_pingpong(); }},
       {"dist_throughput", [] { dist_throughput(); }},
+      {"dist_bulk", [] { dist_bulk(); }},
       {"dist_down", [] { dist_down(); }},
       {"global", [] { global_bench(); }},
       {"global_sync", [] { global_sync(); }},

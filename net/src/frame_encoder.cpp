@@ -1,6 +1,7 @@
 // Frame = header + Cap'n Proto message in the standard flat (unpacked) encoding.
 #include "ember/net/frame_encoder.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 #include "ember/net/term_codec.hpp"
@@ -27,20 +28,24 @@ std::size_t FrameEncoder::append(capnp::MessageBuilder& message, std::vector<std
   std::size_t message_bytes = message_words * sizeof(capnp::word);
   if (message_bytes > UINT32_MAX) throw WireError("frame larger than 4 GiB");
 
-  std::size_t start = out.size();
-  out.resize(start + kFrameHeaderBytes + message_bytes);
-  std::byte* p = out.data() + start;
-  put_u32(p, std::uint32_t(message_bytes));
-  put_u32(p + 4, 0);  // flags
-  p += kFrameHeaderBytes;
-  std::memset(p, 0, table_words * sizeof(capnp::word));
-  put_u32(p, std::uint32_t(segments.size() - 1));
+  // Appended by insert, not resize: a resize would zero every byte before it is copied.
+  std::size_t need = out.size() + kFrameHeaderBytes + message_bytes;
+  if (need > out.capacity()) out.reserve(std::max(need, 2 * out.capacity()));
+  // Header and segment table; a frame larger than the scratch has more than one segment.
+  std::size_t head_bytes = kFrameHeaderBytes + table_words * sizeof(capnp::word);
+  std::byte small[kFrameHeaderBytes + 64];
+  std::vector<std::byte> large(head_bytes > sizeof small ? head_bytes : 0);
+  std::byte* head = large.empty() ? small : large.data();
+  std::memset(head, 0, head_bytes);
+  put_u32(head, std::uint32_t(message_bytes));  // then u32 flags, 0
+  put_u32(head + kFrameHeaderBytes, std::uint32_t(segments.size() - 1));
   for (std::size_t i = 0; i < segments.size(); ++i)
-    put_u32(p + 4 * (i + 1), std::uint32_t(segments[i].size()));
-  p += table_words * sizeof(capnp::word);
+    put_u32(head + kFrameHeaderBytes + 4 * (i + 1), std::uint32_t(segments[i].size()));
+  out.insert(out.end(), head, head + head_bytes);
   for (auto s : segments) {
-    std::memcpy(p, s.begin(), s.size() * sizeof(capnp::word));
-    p += s.size() * sizeof(capnp::word);
+    auto bytes = s.asBytes();
+    out.insert(out.end(), reinterpret_cast<const std::byte*>(bytes.begin()),
+               reinterpret_cast<const std::byte*>(bytes.end()));
   }
   return kFrameHeaderBytes + message_bytes;
 }

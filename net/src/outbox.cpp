@@ -45,8 +45,8 @@ Outbox::Result Outbox::push_locked(std::span<const std::byte> frame, std::uint64
   if (write_now_locked(frame, wake)) return Result::kQueued;
   bool behind_bulk = bulk_senders_.count(sender) > 0;
   if (frame.size() >= limits_.bulk_bytes || behind_bulk) {
-    bulk_.push_back(
-        {std::vector<std::byte>(frame.begin(), frame.end()), 0, sender, next_sequence_++});
+    bulk_.push_back({owned ? std::move(*owned) : std::vector<std::byte>(frame.begin(), frame.end()),
+                     0, sender, next_sequence_++});
     ++bulk_senders_[sender];
   } else if (owned) {
     // The batch's memory becomes the queue's (`frame` still spans it): the new tail.

@@ -466,9 +466,15 @@ struct Transport::Impl {
     if (p.words.size() * sizeof(capnp::word) + bytes.size() > config.max_message_bytes)
       throw WireError("fragmented frame larger than " + std::to_string(config.max_message_bytes) +
                       " bytes");
-    std::size_t at = p.words.size();
-    p.words.resize(at + bytes.size() / sizeof(capnp::word));
-    std::memcpy(p.words.data() + at, bytes.begin(), bytes.size());
+    // The whole is reserved at the first piece (all but the last are the same size): a
+    // vector doubling its way to 100 MiB copied and zeroed the frame over again, while
+    // every frame behind the fragment waited on this thread.
+    if (fresh)
+      p.words.reserve(
+          std::min<std::size_t>(std::size_t(p.count) * bytes.size(), config.max_message_bytes) /
+          sizeof(capnp::word));
+    const auto* piece = reinterpret_cast<const capnp::word*>(bytes.begin());  // word-aligned
+    p.words.insert(p.words.end(), piece, piece + bytes.size() / sizeof(capnp::word));
     if (++p.next < p.count) return;
     Connection::Partial whole = std::move(p);
     c->partial.erase(it);
@@ -898,6 +904,21 @@ Outbox::Result Transport::send(const Channel& channel, std::span<const std::byte
   } else {
     result = channel.outbox->push(frame, sender, mode, wake);
   }
+  if (wake) impl_->schedule(channel.id);
+  return result;
+}
+
+Outbox::Result Transport::send_owned(const Channel& channel, std::vector<std::byte>& frame,
+                                     std::uint64_t sender, Outbox::Mode mode) {
+  if (frame.size() < impl_->config.outbox.bulk_bytes)
+    return send(channel, std::span<const std::byte>(frame), sender, mode);
+  if (mode == Outbox::Mode::kWait && (tl_worker_reading || on_loop_thread()))
+    mode = Outbox::Mode::kNoWait;
+  // As in send(): what this run gathered or corked was sent first, so it goes first.
+  if (tl_gathered.outbox) push_gathered(Outbox::Mode::kForce);
+  if (mode == Outbox::Mode::kWait && !tl_corked.empty() && channel.outbox->busy()) uncork_all();
+  bool wake = false;
+  Outbox::Result result = channel.outbox->push_batch(frame, 1, sender, mode, wake);
   if (wake) impl_->schedule(channel.id);
   return result;
 }

@@ -336,9 +336,10 @@ struct Node::Impl final : detail::ClusterPeers {
 
   // Mutex not held: a process's send waits here while the connection is busy (Erlang's
   // busy dist port), so a stalled peer cannot make this node's memory grow without bound.
-  net::Outbox::Result push(const net::Channel& ch, std::span<const std::byte> frame, Pid sender,
+  // A bulk frame's memory goes to the queue: `frame` may be left empty.
+  net::Outbox::Result push(const net::Channel& ch, std::vector<std::byte>& frame, Pid sender,
                            net::Outbox::Mode mode = net::Outbox::Mode::kWait) {
-    return transport->send(ch, frame, sender.bits(), mode);
+    return transport->send_owned(ch, frame, sender.bits(), mode);
   }
 
   Node::SendResult try_send(Pid from, Pid to, Term message) {

@@ -19,8 +19,9 @@ namespace ember::net {
 struct OutboxLimits {
   // Bytes queued past which senders wait (or hear kBusy) until half of it has drained:
   // Erlang's dist_buf_busy_limit. The bulk frame being written does not count, so the
-  // queue holds at most this, plus that one message, plus one frame.
-  std::size_t busy_bytes = 16u << 20;
+  // queue holds at most this, plus that one message, plus one frame. 2 MiB, not more:
+  // the buffers a stream cycles through stay in cache (docs/BENCHMARKS.md, 1 KiB stream).
+  std::size_t busy_bytes = 2u << 20;
   // A frame at least this large travels in fragments, interleaved with smaller frames,
   // so one big message does not hold up everything behind it.
   std::size_t bulk_bytes = 256u << 10;

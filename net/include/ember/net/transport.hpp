@@ -96,6 +96,11 @@ class Transport {
   // on the loop thread (a callback) is treated as kNoWait.
   Outbox::Result send(const Channel& channel, std::span<const std::byte> frame,
                       std::uint64_t sender, Outbox::Mode mode);
+  // The same, except that a frame of bulk_bytes or more is taken, not copied: `frame` is
+  // left empty then (a 100 MiB copy under the queue's lock held up the loop thread's writes,
+  // and every other message with them, for as long as it took).
+  Outbox::Result send_owned(const Channel& channel, std::vector<std::byte>& frame,
+                            std::uint64_t sender, Outbox::Mode mode);
   // A message from this node's process `from_id` (a pid id, see wire.capnp) to the peer's
   // `to_id`, sent by `sender` from inside its run: joins the frames this thread gathers
   // for that channel and sender, to go out with the next ones of the run as one

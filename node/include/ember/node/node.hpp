@@ -41,8 +41,9 @@ struct NodeConfig {
   // {message_too_large, Bytes, Limit}. The peer must allow at least as much.
   std::size_t max_message_bytes = 64u << 20;
   // Bytes queued on one connection past which remote sends wait (Erlang's busy dist port;
-  // its default dist_buf_busy_limit is 1 MiB).
-  std::size_t busy_bytes = 16u << 20;
+  // its default dist_buf_busy_limit is 1 MiB). A deeper queue buys nothing on a fast
+  // link and costs cache: a 1 KiB stream ran 12-17% slower at 16 MiB (docs/BENCHMARKS.md).
+  std::size_t busy_bytes = 2u << 20;
   // A scheduler worker with nothing to run reads the connections itself while it spins
   // (Transport::poll), so a reply needs no wake-up of the I/O thread and a stream is
   // decoded on more than one core. false: only the I/O thread reads.
