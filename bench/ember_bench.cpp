@@ -256,6 +256,10 @@ NodeConfig dist_config(const std::string& name) {
   c.name = name + "@127.0.0.1:0";
   c.cookie = kCookie;
   c.cork_process_sends = ember::bench::bench_cork();
+  // EMBER_BENCH_BUSY_KIB=N: the outbox's busy limit (NodeConfig::busy_bytes), for
+  // comparing queue depths (docs/BENCHMARKS.md).
+  if (const char* kib = std::getenv("EMBER_BENCH_BUSY_KIB"))
+    c.busy_bytes = std::size_t(std::strtoull(kib, nullptr, 10)) << 10;
   return c;
 }
 
