@@ -190,10 +190,6 @@ Ref Term::ref() const {
   return Ref{std::uint32_t(box_count(box)), box[1]};
 }
 
-std::size_t Term::heap_bytes() const {
-  return heap_ ? sizeof(TermHeap) + heap_->words * sizeof(Word) : 0;
-}
-
 std::string Term::to_string() const {
   return print_term(*this);
 }

@@ -158,8 +158,11 @@ class Term {
   }
   std::uint64_t hash() const { return detail::hash(word_); }
 
-  // Bytes of heap this term keeps alive (0 for an immediate).
-  std::size_t heap_bytes() const;
+  // Bytes of heap this term keeps alive (0 for an immediate). Inline: every remote send
+  // and every inbox entry asks.
+  std::size_t heap_bytes() const {
+    return heap_ ? sizeof(detail::TermHeap) + heap_->words * sizeof(detail::Word) : 0;
+  }
   std::string to_string() const;
 
   // --- representation (for core/ and net/, not users) ---------------------------------------
