@@ -17,14 +17,14 @@ namespace {
 // 100 MiB message paid that for each of its buffers on both nodes, and a stream paid it
 // whenever its queue grew. So, before anything is allocated: 2 MiB pages where the kernel
 // has them (THP), and an arena that keeps what was freed for reuse, as Erlang's mseg
-// caches carriers. Address space only: nothing is committed until used. A MIMALLOC_*
-// setting in the environment wins.
+// caches carriers. The arena is mapped but untouched: no RSS until used (it does count
+// toward the kernel's commit charge; with commit=false mimalloc decommitted freed blocks
+// and nothing was reused). A MIMALLOC_* setting in the environment wins.
 struct AllocatorTuning {
   AllocatorTuning() {
     if (!std::getenv("MIMALLOC_LARGE_OS_PAGES")) mi_option_set(mi_option_large_os_pages, 1);
-    if (!std::getenv("MIMALLOC_RESERVE_OS_MEMORY")) {
-      (void)mi_reserve_os_memory(std::size_t(1) << 30, true, true);
-    }
+    if (!std::getenv("MIMALLOC_RESERVE_OS_MEMORY"))
+      (void)mi_reserve_os_memory(std::size_t(1) << 30, /*commit*/ true, /*allow_large*/ true);
   }
 };
 const AllocatorTuning tuning;
