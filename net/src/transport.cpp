@@ -866,10 +866,17 @@ void Transport::send(ConnectionId id, std::vector<std::byte> frame) {
   });
 }
 
+// The loop thread, and a worker reading a connection, are what drain the queues: a send
+// from there must not wait for one.
+Outbox::Mode Transport::mode_here(Outbox::Mode mode) const {
+  if (mode == Outbox::Mode::kWait && (tl_worker_reading || on_loop_thread()))
+    return Outbox::Mode::kNoWait;
+  return mode;
+}
+
 Outbox::Result Transport::send(const Channel& channel, std::span<const std::byte> frame,
                                std::uint64_t sender, Outbox::Mode mode) {
-  if (mode == Outbox::Mode::kWait && (tl_worker_reading || on_loop_thread()))
-    mode = Outbox::Mode::kNoWait;
+  mode = mode_here(mode);
   bool wake = false;
   Outbox::Result result;
   Gathered& g = tl_gathered;
@@ -912,8 +919,7 @@ Outbox::Result Transport::send_owned(const Channel& channel, std::vector<std::by
                                      std::uint64_t sender, Outbox::Mode mode) {
   if (frame.size() < impl_->config.outbox.bulk_bytes)
     return send(channel, std::span<const std::byte>(frame), sender, mode);
-  if (mode == Outbox::Mode::kWait && (tl_worker_reading || on_loop_thread()))
-    mode = Outbox::Mode::kNoWait;
+  mode = mode_here(mode);
   // As in send(): what this run gathered or corked was sent first, so it goes first.
   if (tl_gathered.outbox) push_gathered(Outbox::Mode::kForce);
   if (mode == Outbox::Mode::kWait && !tl_corked.empty() && channel.outbox->busy()) uncork_all();

@@ -143,6 +143,8 @@ class Transport {
   struct Impl;
 
  private:
+  Outbox::Mode mode_here(Outbox::Mode mode) const;
+
   std::unique_ptr<Impl> impl_;
 };
 
