@@ -182,6 +182,7 @@ class RuntimeImpl {
   Process* find_work(Worker* w);
   void park(Worker* w);
   bool poll_idle();
+  void idle_poll_parks();
   bool nothing_else_queued() const;
   void yield_core();
   void run(Worker* w, Process* p);

@@ -246,6 +246,7 @@ void RuntimeImpl::park(Worker* w) {
     w->next = p;
     return;
   }
+  idle_poll_parks();
   std::unique_lock lock(park_mutex_);
   idle_.fetch_add(1, std::memory_order_seq_cst);
   park_cv_.wait(lock, [&] {
@@ -269,6 +270,14 @@ bool RuntimeImpl::poll_idle() {
   bool got = poll && poll->poll(poll->context);
   idle_polling_.fetch_sub(1, std::memory_order_release);
   return got;
+}
+
+void RuntimeImpl::idle_poll_parks() {
+  if (!idle_poll_.load(std::memory_order_relaxed)) return;
+  idle_polling_.fetch_add(1, std::memory_order_seq_cst);
+  const IdlePoll* poll = idle_poll_.load(std::memory_order_seq_cst);
+  if (poll && poll->park) poll->park(poll->context);
+  idle_polling_.fetch_sub(1, std::memory_order_release);
 }
 
 void RuntimeImpl::set_idle_poll(const IdlePoll* poll) {

@@ -212,7 +212,8 @@ struct Node::Impl final : detail::ClusterPeers {
   std::condition_variable transport_cv;
   // Workers read the connections while they spin (NodeConfig::workers_read).
   const detail::IdlePoll idle_poll{
-      [](void* self) { return static_cast<Impl*>(self)->transport->poll(); }, this};
+      [](void* self) { return static_cast<Impl*>(self)->transport->poll(); }, this,
+      [](void* self) { static_cast<Impl*>(self)->transport->parking(); }};
   void await_transport() {
     if (transport_set.load(std::memory_order_acquire)) return;
     std::unique_lock lock(transport_mutex);

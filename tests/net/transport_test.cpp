@@ -10,6 +10,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -139,6 +140,81 @@ TEST_CASE("a polling thread reads frames in order and leaves other kinds to the 
   poller.join();
   CHECK(polled.load() > 0);
   CHECK(misplaced.load() == 0);
+  std::lock_guard lock(ea.mutex);
+  bool in_order = true;
+  for (std::int64_t i = 0; i < sent; ++i) in_order &= ea.seqs[std::size_t(i)] == i;
+  CHECK(in_order);
+}
+
+// While a thread polls, the loop thread stops reading the connection (each segment would
+// wake it only to find the bytes taken) and reads it again when polling stops: after a
+// millisecond without a poll (every worker busy), at a parking(), and to see a close that
+// the poller found.
+TEST_CASE("the loop thread steps back while a thread polls and reads again when it stops") {
+  Events ea, eb;
+  TransportHandler h = ea.handler();
+  h.on_any_thread = [](wire::Frame::Which w) { return w == wire::Frame::SEND; };
+  TransportConfig ca = config("a@127.0.0.1", "cookie");
+  ca.tick_interval = 0ms;  // no tick write to find the close: only the read side can
+  Transport a(ca, h);
+  std::optional<Transport> b(std::in_place, config("b@127.0.0.1", "cookie"), eb.handler());
+  b->connect("127.0.0.1", a.port());
+  REQUIRE(eb.wait([&] { return !eb.up.empty(); }));
+  REQUIRE(ea.wait([&] { return !ea.up.empty(); }));
+
+  auto workers_only = [&] {
+    auto stats = a.connection_stats();
+    return !stats.empty() && stats[0].read_by_workers_only;
+  };
+  FrameEncoder enc;
+  std::int64_t sent = 0;
+  auto send_and_wait = [&](int n) {
+    for (int k = 0; k < n; ++k, ++sent) {
+      std::vector<std::byte> frame;
+      enc.encode_send(frame, Pid(), Pid(), tuple("seq"_a, sent));
+      b->send(eb.last_up, std::move(frame));
+    }
+    std::int64_t expect = sent;
+    return ea.wait([&] { return std::int64_t(ea.seqs.size()) == expect; });
+  };
+  std::atomic<bool> stop{false};
+  std::thread poller;
+  auto start_polling = [&] {
+    stop = false;
+    poller = std::thread([&] {
+      while (!stop.load()) a.poll();
+    });
+  };
+  auto stop_polling = [&] {
+    stop = true;
+    poller.join();
+  };
+  // Traffic until the loop thread has read once after a poll, which is when it steps back.
+  auto until_stepped_back = [&] {
+    auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (!workers_only() && std::chrono::steady_clock::now() < deadline)
+      if (!send_and_wait(10)) return false;
+    return workers_only();
+  };
+
+  start_polling();
+  REQUIRE(until_stepped_back());
+  stop_polling();  // as a worker that runs processes for long: it stops polling, unparked
+  CHECK(send_and_wait(100));
+  CHECK(ea.wait([&] { return !workers_only(); }));
+
+  start_polling();
+  REQUIRE(until_stepped_back());
+  stop_polling();
+  a.parking();
+  CHECK(send_and_wait(100));
+  CHECK(ea.wait([&] { return !workers_only(); }));
+
+  start_polling();
+  REQUIRE(until_stepped_back());
+  b.reset();  // the poller reads the EOF and hands it to the loop thread, which closes
+  CHECK(ea.wait([&] { return !ea.down.empty(); }));
+  stop_polling();
   std::lock_guard lock(ea.mutex);
   bool in_order = true;
   for (std::int64_t i = 0; i < sent; ++i) in_order &= ea.seqs[std::size_t(i)] == i;

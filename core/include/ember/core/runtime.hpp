@@ -159,10 +159,12 @@ void end_delivery_batch(Runtime& rt);
 // spin before it parks. `poll` reads the node's connections and delivers what came
 // (returning true if it read anything), so a reply reaches a spinning worker without a
 // wake-up of the loop thread. It runs on a worker outside any process. Passing nullptr
-// removes it and returns once no worker is inside the old one.
+// removes it and returns once no worker is inside the old one. `park` (may be null) runs
+// once when a worker's spin found nothing, right before it sleeps: it stops polling.
 struct IdlePoll {
   bool (*poll)(void* context);
   void* context;
+  void (*park)(void* context) = nullptr;
 };
 void set_idle_poll(Runtime& rt, const IdlePoll* poll);
 // For the node layer: work that a running process's sends leave for the moment it suspends

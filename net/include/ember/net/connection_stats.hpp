@@ -27,6 +27,7 @@ struct LinkCounters {
   std::atomic<std::uint64_t> messages_out{0};
   std::atomic<std::uint64_t> last_read_ms{0};  // uv_now() of the last byte read
   std::atomic<std::uint64_t> last_tick_ms{0};  // uv_now() of the last Tick read (0: none yet)
+  std::atomic<bool> workers_only{false};       // the loop thread stepped back from reading
 };
 
 // A snapshot of one connection that is up (Transport::connection_stats).
@@ -47,6 +48,9 @@ struct ConnectionStats {
   std::chrono::milliseconds since_last_read{0};
   // Since the last Tick frame arrived; -1 when none has (a busy link sends none).
   std::chrono::milliseconds since_last_tick{-1};
+  // Only polling workers read it for now: the I/O thread stepped back (docs/ARCHITECTURE.md,
+  // "Workers read too").
+  bool read_by_workers_only = false;
 };
 
 }  // namespace ember::net

@@ -123,6 +123,9 @@ class Transport {
   // and hands the frames to on_frame there. True if it read anything. A frame that is not
   // on_any_thread, and every frame after it, is left to the loop thread.
   bool poll();
+  // For a worker that polled and is about to sleep: the loop thread, which does not read
+  // connections while workers poll them, reads them again.
+  void parking();
   void close(ConnectionId id);
   // Runs `fn` on the loop thread after `delay` (not if the transport stops first).
   void after(std::chrono::milliseconds delay, std::function<void()> fn);
