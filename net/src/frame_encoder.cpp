@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "ember/net/term_codec.hpp"
+#include "segment_writer.hpp"
 
 namespace ember::net {
 
@@ -12,6 +13,32 @@ namespace {
 
 void put_u32(std::byte* p, std::uint32_t v) {
   for (int i = 0; i < 4; ++i) p[i] = std::byte(v >> (8 * i));
+}
+
+// Header, segment table and a one-segment message whose root is a Frame (1 data word, 1
+// pointer), filled by fill(writer, index of the Frame struct). On a throw `out` is as it was.
+template <class Fill>
+std::size_t write_flat(std::vector<std::byte>& out, Fill&& fill) {
+  static_assert(wire::Frame::_capnpPrivate::dataWordSize == 1 &&
+                wire::Frame::_capnpPrivate::pointerCount == 1);
+  std::size_t start = out.size();
+  try {
+    out.resize(start + kFrameHeaderBytes + 8);  // the header and a one-segment table
+    SegmentWriter w(out);
+    std::size_t root = w.alloc(1), frame = w.alloc(2);
+    w.struct_ptr(root, frame, 1, 1);
+    fill(w, frame);
+    // Pointer offsets have 30 signed bits: a segment stays under 2^29 words.
+    if (w.words() >= (std::size_t(1) << 29)) throw WireError("frame larger than 4 GiB");
+    std::byte* head = out.data() + start;
+    put_u32(head, std::uint32_t(8 + w.words() * 8));  // then u32 flags, 0
+    put_u32(head + kFrameHeaderBytes, 0);             // segments - 1
+    put_u32(head + kFrameHeaderBytes + 4, std::uint32_t(w.words()));
+  } catch (...) {
+    out.resize(start);
+    throw;
+  }
+  return out.size() - start;
 }
 
 }  // namespace
@@ -71,26 +98,35 @@ std::size_t FrameEncoder::encode_reg_send(std::vector<std::byte>& out, Pid from,
   });
 }
 
+// LocalSend and LocalSends, the frames of a stream, are laid out by SegmentWriter straight
+// into `out` rather than built by Cap'n Proto and copied (see segment_writer.hpp).
 std::size_t FrameEncoder::encode_local_send(std::vector<std::byte>& out, std::uint64_t from_id,
                                             std::uint64_t to_id, const Term& message) {
-  return encode(out, [&](wire::Frame::Builder f) {
-    auto send = f.initLocalSend();
-    send.setFromId(from_id);
-    send.setToId(to_id);
-    write_term(send.initMessage(), message);
+  return write_flat(out, [&](SegmentWriter& w, std::size_t frame) {
+    w.put(frame, wire::Frame::LOCAL_SEND);
+    std::size_t send = w.alloc(3);
+    w.struct_ptr(frame + 1, send, 2, 1);
+    w.put(send, from_id);
+    w.put(send + 1, to_id);
+    std::size_t term = w.alloc(3);
+    w.struct_ptr(send + 2, term, 2, 1);
+    w.term(term, message.word());
   });
 }
 
 std::size_t FrameEncoder::encode_local_sends(std::vector<std::byte>& out, std::uint64_t from_id,
                                              std::span<const std::uint64_t> to_ids,
                                              std::span<const Term> messages) {
-  return encode(out, [&](wire::Frame::Builder f) {
-    auto sends = f.initLocalSends();
-    sends.setFromId(from_id);
-    auto to = sends.initToIds(unsigned(to_ids.size()));
-    for (unsigned i = 0; i < to_ids.size(); ++i) to.set(i, to_ids[i]);
-    auto terms = sends.initMessages(unsigned(messages.size()));
-    for (unsigned i = 0; i < messages.size(); ++i) write_term(terms[i], messages[i]);
+  return write_flat(out, [&](SegmentWriter& w, std::size_t frame) {
+    w.put(frame, wire::Frame::LOCAL_SENDS);
+    std::size_t sends = w.alloc(3);
+    w.struct_ptr(frame + 1, sends, 1, 2);
+    w.put(sends, from_id);
+    std::size_t ids = w.alloc(to_ids.size());
+    w.list_ptr(sends + 1, ids, SegmentWriter::kEightBytes, to_ids.size());
+    for (std::size_t i = 0; i < to_ids.size(); ++i) w.put(ids + i, to_ids[i]);
+    std::size_t first = w.struct_list(sends + 2, messages.size(), 2, 1);
+    for (std::size_t i = 0; i < messages.size(); ++i) w.term(first + 3 * i, messages[i].word());
   });
 }
 
