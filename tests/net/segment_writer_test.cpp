@@ -4,6 +4,7 @@
 
 #include <vector>
 
+#include "../support/one_frame.hpp"
 #include "../support/random_term.hpp"
 #include "ember/core/term_text.hpp"
 #include "ember/net/frame_decoder.hpp"
@@ -48,16 +49,11 @@ std::vector<std::byte> built_local_send(std::uint64_t from, std::uint64_t to, co
 
 // The messages of one LocalSends frame, read as a receiving node reads them.
 std::vector<Term> read_back(const std::vector<std::byte>& bytes) {
-  FrameDecoder dec;
-  dec.feed(bytes);
-  auto words = dec.next();
-  REQUIRE(words);
-  FrameReader reader(*words);
-  auto frame = reader.root();
-  REQUIRE(frame.isLocalSends());
   std::vector<Term> out;
-  for (auto m : frame.getLocalSends().getMessages()) out.push_back(read_term(m));
-  CHECK_FALSE(dec.next());
+  testing::with_one_frame(bytes, [&](wire::Frame::Reader frame) {
+    REQUIRE(frame.isLocalSends());
+    for (auto m : frame.getLocalSends().getMessages()) out.push_back(read_term(m));
+  });
   return out;
 }
 

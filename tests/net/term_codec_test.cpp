@@ -2,6 +2,7 @@
 
 #include <capnp/message.h>
 
+#include "../support/one_frame.hpp"
 #include "../support/random_term.hpp"
 #include "ember/core/node_table.hpp"
 #include "ember/core/term_text.hpp"
@@ -18,15 +19,13 @@ namespace {
 Term round_trip(const Term& t, FrameEncoder& enc) {
   std::vector<std::byte> bytes;
   enc.encode_send(bytes, Pid(0, 1, 0), Pid(0, 2, 0), t);
-  FrameDecoder dec;
-  dec.feed(bytes);
-  auto words = dec.next();
-  REQUIRE(words);
-  FrameReader reader(*words);
-  auto frame = reader.root();
-  REQUIRE(frame.isSend());
-  CHECK(read_pid(frame.getSend().getTo()) == Pid(0, 2, 0));
-  return read_term(frame.getSend().getMessage());
+  Term back;
+  testing::with_one_frame(bytes, [&](wire::Frame::Reader frame) {
+    REQUIRE(frame.isSend());
+    CHECK(read_pid(frame.getSend().getTo()) == Pid(0, 2, 0));
+    back = read_term(frame.getSend().getMessage());
+  });
+  return back;
 }
 
 Term decode_term_message(capnp::MallocMessageBuilder& msg) {

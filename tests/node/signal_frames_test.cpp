@@ -6,6 +6,7 @@
 #include <chrono>
 #include <optional>
 
+#include "../support/one_frame.hpp"
 #include "ember/core/node_table.hpp"
 #include "ember/net/frame_decoder.hpp"
 #include "ember/net/term_codec.hpp"
@@ -28,17 +29,6 @@ void message(detail::Signal& s, Pid from, Pid to, Term payload) {
   s.from = from;
   s.to = to;
   s.payload = std::move(payload);
-}
-
-// The frame `bytes` holds (one, header included), read back.
-template <class F>
-void with_frame(const std::vector<std::byte>& bytes, F body) {
-  net::FrameDecoder decoder;
-  decoder.feed(bytes);
-  auto words = decoder.next();
-  REQUIRE(words);
-  net::FrameReader reader(*words);
-  body(reader.root());
 }
 
 NodeConfig config(const char* name) {
@@ -110,7 +100,7 @@ TEST_CASE("a LocalSend carries both pids without node names and reads back whole
   detail::encode_local_send(encoder, local, s);
   detail::encode_signal(encoder, full, s);
   CHECK(local.size() + 64 < full.size());  // two node names and creations left out
-  with_frame(local, [&](wire::Frame::Reader f) {
+  ember::testing::with_one_frame(local, [&](wire::Frame::Reader f) {
     REQUIRE(f.isLocalSend());
     CHECK_NOTHROW(net::validate_frame(f));
     detail::InboundSignal m = detail::decode_local_send(f.getLocalSend(), a, b);
@@ -130,7 +120,7 @@ TEST_CASE("a LocalSend with a pid id out of range is a malformed frame") {
     b.setToId(1);
     b.initMessage().setInt(1);
   });
-  with_frame(bytes, [&](wire::Frame::Reader f) {
+  ember::testing::with_one_frame(bytes, [&](wire::Frame::Reader f) {
     CHECK_THROWS_AS(net::validate_frame(f), net::WireError);
     CHECK_THROWS_AS(detail::decode_local_send(f.getLocalSend(), 0, 0), net::WireError);
   });
@@ -143,7 +133,7 @@ TEST_CASE("a LocalSends frame carries one sender's run of messages and reads bac
   net::FrameEncoder encoder;
   std::vector<std::byte> bytes;
   encoder.encode_local_sends(bytes, 77, to, messages);
-  with_frame(bytes, [&](wire::Frame::Reader f) {
+  ember::testing::with_one_frame(bytes, [&](wire::Frame::Reader f) {
     REQUIRE(f.isLocalSends());
     CHECK_NOTHROW(net::validate_frame(f));
     auto b = f.getLocalSends();
@@ -168,7 +158,7 @@ TEST_CASE("a LocalSends frame with fewer targets than messages is a malformed fr
     m[0].setInt(1);
     m[1].setInt(2);
   });
-  with_frame(bytes, [&](wire::Frame::Reader f) {
+  ember::testing::with_one_frame(bytes, [&](wire::Frame::Reader f) {
     CHECK_THROWS_AS(net::validate_frame(f), net::WireError);
   });
 }
