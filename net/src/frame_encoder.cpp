@@ -28,8 +28,9 @@ std::size_t write_flat(std::vector<std::byte>& out, Fill&& fill) {
     std::size_t root = w.alloc(1), frame = w.alloc(2);
     w.struct_ptr(root, frame, 1, 1);
     fill(w, frame);
-    // Pointer offsets have 30 signed bits: a segment stays under 2^29 words.
-    if (w.words() >= (std::size_t(1) << 29)) throw WireError("frame larger than 4 GiB");
+    // The header's u32 length bounds the message (segment table included), which also
+    // keeps every pointer offset within its 30 signed bits.
+    if (8 + w.words() * 8 > UINT32_MAX) throw WireError("frame larger than 4 GiB");
     std::byte* head = out.data() + start;
     put_u32(head, std::uint32_t(8 + w.words() * 8));  // then u32 flags, 0
     put_u32(head + kFrameHeaderBytes, 0);             // segments - 1
