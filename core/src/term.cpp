@@ -37,23 +37,23 @@ Term make_ref_term(Ref r) {
 
 Term tuple_of(std::span<const Term> items) {
   std::size_t words = items.empty() ? 0 : tuple_words(items.size());
-  for (const Term& t : items) words += deep_words(t.word());
+  for (const Term& t : items) words += source_words(t);
   HeapWriter out(words);
   Word* elems = nullptr;
   Word root = out.box_tuple(Box::kTuple, items.size(), elems);
-  for (std::size_t i = 0; i < items.size(); ++i) elems[i] = deep_copy(items[i].word(), out);
+  for (std::size_t i = 0; i < items.size(); ++i) elems[i] = source_write(items[i], out);
   return Term::adopt(root, out.release());
 }
 
 Term map(std::span<const std::pair<Term, Term>> entries) {
   std::size_t words = entries.size() ? map_words(entries.size()) : 0;
-  for (const auto& [k, v] : entries) words += deep_words(k.word()) + deep_words(v.word());
+  for (const auto& [k, v] : entries) words += source_words(k) + source_words(v);
   HeapWriter out(words);
   std::vector<Word> kv(2 * entries.size());
   std::size_t n = entries.size(), i = 0;
   for (const auto& [k, v] : entries) {
-    kv[i] = deep_copy(k.word(), out);
-    kv[n + i] = deep_copy(v.word(), out);
+    kv[i] = source_write(k, out);
+    kv[n + i] = source_write(v, out);
     ++i;
   }
   Word root = write_map(out, n, kv.data(), kv.data() + n);
@@ -81,6 +81,7 @@ TermKind Term::kind() const {
     case Box::kMap:
       return TermKind::kMap;
     case Box::kBinary:
+    case Box::kBinaryRef:
       return TermKind::kBinary;
     case Box::kFloat:
       return TermKind::kFloat;
@@ -103,6 +104,7 @@ std::size_t Term::size() const {
     case Box::kList:
     case Box::kMap:
     case Box::kBinary:
+    case Box::kBinaryRef:
       return box_count(box_of(word_));
     default:
       return 0;
@@ -153,7 +155,7 @@ Term Term::map_value(std::size_t i) const {
 std::span<const std::byte> Term::bytes() const {
   if (!is_binary()) return {};
   const Word* box = box_of(word_);
-  return {reinterpret_cast<const std::byte*>(box + 1), box_count(box)};
+  return {binary_bytes(box), box_count(box)};
 }
 
 std::string_view Term::text() const {

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <numeric>
+#include <stdexcept>
 #include <vector>
 
 namespace ember::detail {
@@ -22,13 +23,30 @@ TermHeap* TermHeap::create(std::size_t words) {
   void* p = message_alloc(sizeof(TermHeap) + words * sizeof(Word));
   auto* h = static_cast<TermHeap*>(p);
   new (&h->refs) std::atomic<std::uint32_t>(1);
-  h->reserved = 0;
+  h->last_ref = 0;
   h->words = words;
   return h;
 }
 
+// An owner holds its binaries inline (a ref is copied as a ref, naming the same owner), so
+// releasing one never goes deeper than one heap.
 void TermHeap::destroy(TermHeap* heap) noexcept {
+  for (std::uint32_t at = heap->last_ref; at != 0;) {
+    const Word* box = heap->data() + (at - 1);
+    at = std::uint32_t(box[3]);
+    reinterpret_cast<TermHeap*>(box[2])->release();
+  }
   message_free(heap);
+}
+
+std::size_t TermHeap::referenced_bytes() const noexcept {
+  std::size_t bytes = 0;
+  for (std::uint32_t at = last_ref; at != 0;) {
+    const Word* box = data() + (at - 1);
+    bytes += box_count(box);
+    at = std::uint32_t(box[3]);
+  }
+  return bytes;
 }
 
 Word HeapWriter::box_binary(const void* bytes, std::size_t n) {
@@ -37,6 +55,21 @@ Word HeapWriter::box_binary(const void* bytes, std::size_t n) {
   box[0] = make_header(Box::kBinary, n);
   box[binary_words(n)] = 0;  // zero the tail so equal binaries are equal words
   std::memcpy(box + 1, bytes, n);
+  return make_boxed(box);
+}
+
+Word HeapWriter::box_binary_ref(const std::byte* bytes, std::size_t n, TermHeap* owner) {
+  // Only a heap can keep its owners; a scratch buffer is copied word for word later.
+  if (!heap_) throw std::logic_error("a binary ref written outside a term heap");
+  Word* box = alloc(kBinaryRefWords);
+  std::size_t offset = std::size_t(box - begin_);
+  if (offset >= UINT32_MAX) throw std::length_error("term heap too large for binary refs");
+  owner->retain();
+  box[0] = make_header(Box::kBinaryRef, n);
+  box[1] = reinterpret_cast<Word>(bytes);
+  box[2] = reinterpret_cast<Word>(owner);
+  box[3] = heap_->last_ref;
+  heap_->last_ref = std::uint32_t(offset + 1);
   return make_boxed(box);
 }
 
@@ -91,6 +124,7 @@ Rank rank(Word w) {
     case Box::kMap:
       return kMapRank;
     case Box::kBinary:
+    case Box::kBinaryRef:
       return kBinaryRank;
     case Box::kFloat:
     case Box::kInt:
@@ -142,9 +176,14 @@ int compare_seq(const Word* a, std::size_t na, const Word* b, std::size_t nb) {
   return cmp3(na, nb);
 }
 
+// A binary in a heap that can be kept alive is referenced once it is long enough.
+bool refer_to(const Word* binary, const TermHeap* from) {
+  return from && box_count(binary) > kHeapBinaryMax;
+}
+
 }  // namespace
 
-std::size_t deep_words(Word w) {
+std::size_t deep_words(Word w, const TermHeap* from) {
   if (tag_of(w) != Tag::kBoxed) return 0;
   const Word* box = box_of(w);
   if (is_static(box)) return 0;
@@ -153,16 +192,18 @@ std::size_t deep_words(Word w) {
     case Box::kTuple:
     case Box::kList: {
       std::size_t total = tuple_words(n);
-      for (std::uint64_t i = 0; i < n; ++i) total += deep_words(box[1 + i]);
+      for (std::uint64_t i = 0; i < n; ++i) total += deep_words(box[1 + i], from);
       return total;
     }
     case Box::kMap: {
       std::size_t total = map_words(n);
-      for (std::uint64_t i = 0; i < 2 * n; ++i) total += deep_words(box[1 + i]);
+      for (std::uint64_t i = 0; i < 2 * n; ++i) total += deep_words(box[1 + i], from);
       return total;
     }
     case Box::kBinary:
-      return blob_words(n);
+      return refer_to(box, from) ? kBinaryRefWords : blob_words(n);
+    case Box::kBinaryRef:
+      return kBinaryRefWords;
     case Box::kFloat:
     case Box::kInt:
     case Box::kRef:
@@ -171,7 +212,7 @@ std::size_t deep_words(Word w) {
   return 0;
 }
 
-Word deep_copy(Word w, HeapWriter& out) {
+Word deep_copy(Word w, HeapWriter& out, TermHeap* from) {
   if (tag_of(w) != Tag::kBoxed) return w;
   const Word* box = box_of(w);
   if (is_static(box)) return w;
@@ -183,10 +224,14 @@ Word deep_copy(Word w, HeapWriter& out) {
       std::uint64_t words = box_kind(box) == Box::kMap ? 2 * n : n;
       Word* copy = out.alloc(1 + words);
       copy[0] = box[0];
-      for (std::uint64_t i = 0; i < words; ++i) copy[1 + i] = deep_copy(box[1 + i], out);
+      for (std::uint64_t i = 0; i < words; ++i) copy[1 + i] = deep_copy(box[1 + i], out, from);
       return make_boxed(copy);
     }
+    case Box::kBinaryRef:
+      return out.box_binary_ref(binary_bytes(box), n, reinterpret_cast<TermHeap*>(box[2]));
     case Box::kBinary:
+      if (refer_to(box, from)) return out.box_binary_ref(binary_bytes(box), n, from);
+      [[fallthrough]];
     case Box::kFloat:
     case Box::kInt:
     case Box::kRef: {
@@ -236,7 +281,8 @@ int compare(Word a, Word b) {
     case kBinaryRank: {
       const Word *x = box_of(a), *y = box_of(b);
       std::size_t nx = box_count(x), ny = box_count(y);
-      if (int c = std::memcmp(x + 1, y + 1, std::min(nx, ny))) return c < 0 ? -1 : 1;
+      if (int c = std::memcmp(binary_bytes(x), binary_bytes(y), std::min(nx, ny)))
+        return c < 0 ? -1 : 1;
       return cmp3(nx, ny);
     }
   }
@@ -247,7 +293,8 @@ bool equal(Word a, Word b) {
   if (a == b) return true;
   if (tag_of(a) != Tag::kBoxed || tag_of(b) != Tag::kBoxed) return false;
   const Word *x = box_of(a), *y = box_of(b);
-  if (x[0] != y[0]) return false;  // kind and count differ
+  // Kind and count differ; a binary and a ref to one may still hold the same bytes.
+  if (x[0] != y[0] && !(is_binary_box(x) && is_binary_box(y))) return false;
   return compare(a, b) == 0;
 }
 
@@ -292,7 +339,7 @@ void hash_into(XXH3_state_t* st, Word w) {
     }
     case kBinaryRank:
       feed(box_count(box_of(w)));
-      XXH3_64bits_update(st, box_of(w) + 1, box_count(box_of(w)));
+      XXH3_64bits_update(st, binary_bytes(box_of(w)), box_count(box_of(w)));
       return;
   }
 }

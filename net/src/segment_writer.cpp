@@ -112,8 +112,9 @@ void SegmentWriter::term(std::size_t slot, Word w, std::size_t depth) {
       id_struct(slot + kPointer, std::uint32_t(n), box[1]);
       return;
     case Box::kBinary:
+    case Box::kBinaryRef:
       tag(*this, slot, wire::Term::BINARY);
-      data(slot + kPointer, box + 1, n);
+      data(slot + kPointer, detail::binary_bytes(box), n);
       return;
     case Box::kTuple:
     case Box::kList: {

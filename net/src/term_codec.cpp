@@ -68,7 +68,9 @@ void write_word(wire::Term::Builder out, Word w, std::size_t depth) {
       write_ref(out.initRef(), Ref{std::uint32_t(n), box[1]});
       return;
     case Box::kBinary:
-      out.setBinary(capnp::Data::Reader(reinterpret_cast<const kj::byte*>(box + 1), n));
+    case Box::kBinaryRef:
+      out.setBinary(
+          capnp::Data::Reader(reinterpret_cast<const kj::byte*>(detail::binary_bytes(box)), n));
       return;
     case Box::kTuple:
     case Box::kList: {

@@ -110,7 +110,10 @@ class Term {
   bool is_list() const { return is_nil() || boxed(detail::Box::kList); }
   bool is_nil() const { return word_ == detail::kNil; }
   bool is_map() const { return boxed(detail::Box::kMap); }
-  bool is_binary() const { return boxed(detail::Box::kBinary); }
+  bool is_binary() const {
+    return detail::tag_of(word_) == detail::Tag::kBoxed &&
+           detail::is_binary_box(detail::box_of(word_));
+  }
   bool is(Atom a) const { return word_ == detail::make_atom(a); }
   // True when this is a tuple of sizeof...(Ts) elements each readable as its T
   // (a `Term` element accepts anything).
@@ -158,15 +161,19 @@ class Term {
   }
   std::uint64_t hash() const { return detail::hash(word_); }
 
-  // Bytes of heap this term keeps alive (0 for an immediate). Inline: every remote send
-  // and every inbox entry asks.
+  // Bytes of heap this term keeps alive (0 for an immediate), with the bytes of the
+  // binaries it refers to in other heaps. Inline: every remote send and every inbox
+  // entry asks.
   std::size_t heap_bytes() const {
-    return heap_ ? sizeof(detail::TermHeap) + heap_->words * sizeof(detail::Word) : 0;
+    if (!heap_) return 0;
+    std::size_t own = sizeof(detail::TermHeap) + heap_->words * sizeof(detail::Word);
+    return heap_->last_ref ? own + heap_->referenced_bytes() : own;
   }
   std::string to_string() const;
 
   // --- representation (for core/ and net/, not users) ---------------------------------------
   detail::Word word() const { return word_; }
+  detail::TermHeap* heap() const noexcept { return heap_; }
   // Takes ownership of one reference to `heap` (may be null for immediates).
   static Term adopt(detail::Word w, detail::TermHeap* heap) noexcept { return Term(w, heap); }
   // A term sharing this one's heap but rooted at `w`, a word inside it.
@@ -233,8 +240,8 @@ Word source_write(const T& v, HeapWriter& out) {
 
 template <>
 struct Source<Term> {
-  static std::size_t words(const Term& t) { return deep_words(t.word()); }
-  static Word write(const Term& t, HeapWriter& out) { return deep_copy(t.word(), out); }
+  static std::size_t words(const Term& t) { return deep_words(t.word(), t.heap()); }
+  static Word write(const Term& t, HeapWriter& out) { return deep_copy(t.word(), out, t.heap()); }
 };
 template <>
 struct Source<Atom> {
@@ -356,17 +363,17 @@ struct Source<Compound<K, Ts...>> {
 template <class T>
 requires Recordable<T>
 struct Source<T> {
-  static std::size_t words(const T& v) { return deep_words(Term(v).word()); }
-  static Word write(const T& v, HeapWriter& out) { return deep_copy(Term(v).word(), out); }
+  static std::size_t words(const T& v) { return source_words(Term(v)); }
+  static Word write(const T& v, HeapWriter& out) { return source_write(Term(v), out); }
 };
 template <class T>
 requires requires {
   &TermConvert<T>::accepts;
 }
 struct Source<std::optional<T>> {
-  static std::size_t words(const std::optional<T>& v) { return deep_words(Term(v).word()); }
+  static std::size_t words(const std::optional<T>& v) { return source_words(Term(v)); }
   static Word write(const std::optional<T>& v, HeapWriter& out) {
-    return deep_copy(Term(v).word(), out);
+    return source_write(Term(v), out);
   }
 };
 

@@ -50,13 +50,16 @@ constexpr Pid pid_of(Word w) {
 
 // A box starts with a header word: the kind in the low byte, a count above it
 // (tuple arity, list length, map pairs, binary bytes, ref node).
-enum class Box : std::uint8_t { kTuple = 1, kList, kMap, kBinary, kFloat, kInt, kRef };
+enum class Box : std::uint8_t { kTuple = 1, kList, kMap, kBinary, kFloat, kInt, kRef, kBinaryRef };
 // Layout after the header:
 //   tuple, list  n element words
 //   map          n key words (sorted by term order, unique), then n value words
 //   binary       ceil(n / 8) words of bytes
 //   float, int   one word (double bits / int64)
 //   ref          one word (id); the node index is the header count
+//   binary ref   a binary of n bytes held in another heap, as Erlang's refc binaries:
+//                the bytes' address, the TermHeap* holding them (one reference), and
+//                the chain word (see TermHeap::last_ref)
 constexpr Word make_header(Box kind, std::uint64_t count) {
   return (count << 8) | Word(kind);
 }
@@ -88,6 +91,20 @@ constexpr std::size_t blob_words(std::size_t bytes) {
   return 1 + binary_words(bytes);
 }
 inline constexpr std::size_t kScalarBoxWords = 2;
+inline constexpr std::size_t kBinaryRefWords = 4;
+// A binary longer than this, built into another term, is referenced, not copied (Erlang's
+// ERL_ONHEAP_BIN_LIMIT is the same 64 bytes): below it a copy costs less than the atomic
+// reference count and the box.
+inline constexpr std::size_t kHeapBinaryMax = 64;
+
+inline bool is_binary_box(const Word* box) {
+  return box_kind(box) == Box::kBinary || box_kind(box) == Box::kBinaryRef;
+}
+// The bytes of either kind of binary box.
+inline const std::byte* binary_bytes(const Word* box) {
+  return box_kind(box) == Box::kBinaryRef ? reinterpret_cast<const std::byte*>(box[1])
+                                          : reinterpret_cast<const std::byte*>(box + 1);
+}
 
 // Boxes that need no heap: {}, #{} and <<>> point at these immortal statics.
 extern const Word kEmptyTuple[1];
@@ -98,11 +115,18 @@ extern const Word kEmptyBinary[1];
 // so any thread may read it; the count is the only shared mutable state.
 struct TermHeap {
   std::atomic<std::uint32_t> refs;
-  std::uint32_t reserved;
+  // 1 + the word offset of the last binary ref box written, 0 if there is none. Each such
+  // box's last word holds the same for the one before it, so destroy() finds every heap
+  // this one keeps alive without a walk over the tree, and a heap without refs pays one
+  // test. An offset, not a pointer, to keep this header two words.
+  std::uint32_t last_ref;
   std::size_t words;  // capacity of data()
 
   // The words follow the header in the same allocation.
   Word* data() noexcept { return reinterpret_cast<Word*>(this + 1); }
+  const Word* data() const noexcept { return reinterpret_cast<const Word*>(this + 1); }
+  // Bytes of other heaps' binaries this one refers to (each ref counted once).
+  std::size_t referenced_bytes() const noexcept;
 
   static TermHeap* create(std::size_t words);
   void retain() noexcept { refs.fetch_add(1, std::memory_order_relaxed); }
@@ -148,6 +172,8 @@ class HeapWriter {
     return make_boxed(box);
   }
   Word box_binary(const void* bytes, std::size_t n);
+  // A ref box to the n bytes at `bytes`, which `owner` holds; takes a reference to it.
+  Word box_binary_ref(const std::byte* bytes, std::size_t n, TermHeap* owner);
   Word box_float(double v);
   Word box_int(std::int64_t v);
   Word box_ref(Ref r);
@@ -169,10 +195,13 @@ class HeapWriter {
   Word* end_;
 };
 
-// Words a deep copy of `w` needs.
-std::size_t deep_words(Word w);
-// Copies the boxes reachable from `w` into `out`; returns the new root word.
-Word deep_copy(Word w, HeapWriter& out);
+// Words a deep copy of `w` needs. `from` is the heap `w` lives in: a binary of more than
+// kHeapBinaryMax bytes in it is then referenced rather than copied. Null means w is not
+// in a heap that can be kept alive (a scratch buffer): every binary is copied.
+std::size_t deep_words(Word w, const TermHeap* from = nullptr);
+// Copies the boxes reachable from `w` into `out`; returns the new root word. `from` must
+// be what deep_words was given.
+Word deep_copy(Word w, HeapWriter& out, TermHeap* from = nullptr);
 
 // Erlang term order (numbers < atoms < refs < pids < tuples < maps < lists < binaries);
 // an integer sorts before a float of the same value, so the order is total and agrees
