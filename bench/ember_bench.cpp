@@ -308,6 +308,11 @@ void register_dist_functions() {
       s.send(main.pid(), tuple("bulk_got"_a, std::int64_t(m[1].size())));
     }
   });
+  // dist_down's normal exit (edist's exit_on_stop/1): on stop, tells Main when it exits.
+  register_remote_function("bench_exit_on_stop", [](Self s, Term main) -> Proc {
+    co_await s.receive(match("stop"_a));
+    s.send(main.pid(), tuple("exiting"_a, s.pid(), now_ns()));
+  });
   // The global workloads' helpers on nodes B and C. edist's poller/1: on {watch, Name}
   // answers {polling, self()}, spins (yielding) on whereis_global until Name appears and
   // sends {seen, self(), Name, T} with T from the machine-wide monotonic clock.
@@ -618,8 +623,42 @@ double down_after(Node& parent, int sig) {
   return ms;  // ~Child: SIGKILL (the stopped one too) and waitpid
 }
 
+// edist's down_normal_exit: a process here monitors one on a child OS process, which
+// exits normally when told; DOWN normal timed from the child's exit (one way, on the
+// machine-wide clock) and from the stop's send.
+void down_normal_exit(Node& parent, int reps) {
+  Child child;
+  std::string name = child.node_name(10s);
+  if (name.empty()) {
+    std::printf("# dist_down: the child did not start\n");
+    return;
+  }
+  std::vector<double> one_way, full;
+  parent.runtime().run([&](Self self) -> Proc {
+    for (int i = 0; i < reps; ++i) {
+      auto [pid, ref] = co_await spawn_remote(self, Atom(name), "bench_exit_on_stop",
+                                              Term(self.pid()), {.monitor = true});
+      std::int64_t t0 = now_ns();
+      self.send(pid, "stop"_a);
+      auto exiting = co_await self.receive(match(tuple("exiting"_a, pid, _))).after(5s);
+      auto down = co_await self.receive(match(tuple("DOWN"_a, ref, _, _, _))).after(5s);
+      if (exiting.timed_out() || down.timed_out() || !down[4].is("normal"_a)) co_return;
+      std::int64_t t1 = now_ns();
+      one_way.push_back(double(t1 - exiting[2].integer()) / 1e6);
+      full.push_back(double(t1 - t0) / 1e6);
+    }
+  });
+  if (int(full.size()) != reps) {
+    std::printf("# dist_down: normal exit failed after %zu of %d reps\n", full.size(), reps);
+    return;
+  }
+  rec("dist_down_normal_exit_oneway_ms", median(one_way), "ms");
+  rec("dist_down_normal_exit_stop_to_down_ms", median(full), "ms");
+}
+
 void dist_down() {
   Node parent(dist_config("bench_parent"));
+  down_normal_exit(parent, 1000);
   for (auto [sig, name] :
        {std::pair{SIGKILL, "dist_down_kill9_ms"}, std::pair{SIGSTOP, "dist_down_sigstop_ms"}}) {
     std::vector<double> reps;
