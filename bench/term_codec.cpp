@@ -187,6 +187,16 @@ int main() {
     }
   });
   bench::report("term_build_small", build, "ns");
+  // A stream's 1 KiB message around one payload: the payload is referenced (binaries over
+  // 64 bytes), not copied.
+  Term payload(std::string(1024, 'x'));
+  auto build_1k = bench::measure(kReps, kIters * 4, [&](long n) {
+    for (long i = 0; i < n; ++i) {
+      Term t = tuple("seq"_a, 12345 + i, payload);
+      bench::keep(t.word());
+    }
+  });
+  bench::report("term_build_1KiB", build_1k, "ns");
   run({"small", tuple("seq"_a, 12345)});
   run({"1KiB", tuple("data"_a, std::string(1024, 'x'))});
   run_local_sends({"small", tuple("seq"_a, 12345)});
