@@ -506,10 +506,13 @@ double dist_oneway(Node& a, Node& b, std::size_t senders, std::size_t n, const T
     for (std::size_t i = 0; i < senders; ++i)
       ps.push_back(self.spawn([sink, n, payload, main](Self s) -> Proc {
         co_await s.receive(match("go"_a));
-        if (payload)
+        if (payload) {
+          // Each sender's own binary, as edist's big/1 keeps one per process: one the
+          // senders shared would have its reference count bounce between the cores.
+          Term mine(Bytes{payload->bytes()});
           for (std::size_t k = n; k > 0; --k)
-            co_await s.send(sink, tuple("seq"_a, std::int64_t(k), *payload));
-        else
+            co_await s.send(sink, tuple("seq"_a, std::int64_t(k), mine));
+        } else
           for (std::size_t k = n; k > 0; --k)
             co_await s.send(sink, tuple("seq"_a, std::int64_t(k)));
         s.send(sink, tuple("done"_a, s.pid()));

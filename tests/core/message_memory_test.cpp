@@ -16,8 +16,9 @@ long minor_faults() {
   return u.ru_minflt;
 }
 
-// Minor page faults while a fresh block of `bytes` is allocated, written and freed.
-long faults_for(std::size_t bytes) {
+// Minor page faults while a fresh block of `bytes` is allocated, written and freed (unused
+// where the sanitizers replace the allocator).
+[[maybe_unused]] long faults_for(std::size_t bytes) {
   long before = minor_faults();
   void* p = ember::detail::message_alloc(bytes);
   std::memset(p, 1, bytes);
