@@ -57,7 +57,9 @@ struct TermConvert;  // from/to C++ values; specialisations below
 
 // An immutable Erlang term. Immediates (small integers, atoms, pids, []) live in the word
 // itself; everything else lives in one shared, reference-counted heap per term tree, so
-// copying a Term is a pointer copy plus an atomic increment and moving one is free.
+// copying a Term is a pointer copy plus an atomic increment and moving one is free. A
+// binary of more than 64 bytes put into a new term stays where it was: the new heap refers
+// to it and keeps its heap alive (Erlang's refc binaries).
 class Term {
  public:
   Term() noexcept : word_(detail::kNil), heap_(nullptr) {}  // []
