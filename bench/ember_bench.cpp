@@ -659,6 +659,27 @@ void down_normal_exit(Node& parent, int reps) {
   rec("dist_down_normal_exit_stop_to_down_ms", median(full), "ms");
 }
 
+// A child OS process's Node, idle but connected to `parent` (as edist's peer is to A):
+// its resident size, the figure `ps` shows. edist's peer for this has the default +P.
+void dist_idle_node() {
+  Node parent(dist_config("bench_parent"));
+  std::vector<double> reps;
+  for (int rep = 0; rep < 3; ++rep) {
+    Child child;
+    std::string name = child.node_name(10s);
+    bool connected = false;
+    if (!name.empty())
+      parent.runtime().run(
+          [&](Self self) -> Proc { connected = co_await ping(self, Atom(name)) == "pong"_a; });
+    if (!connected) {
+      std::printf("# dist_idle_node: the child did not start or answer\n");
+      return;
+    }
+    reps.push_back(double(child.rss_kb()));
+  }
+  rec("dist_idle_node_rss_kB", median(reps), "kB");
+}
+
 void dist_down() {
   Node parent(dist_config("bench_parent"));
   down_normal_exit(parent, 1000);
@@ -1179,6 +1200,7 @@ const std::map<std::string, std::function<void()>>& workloads() {
       {"dist_throughput", [] { dist_throughput(); }},
       {"dist_bulk", [] { dist_bulk(); }},
       {"dist_down", [] { dist_down(); }},
+      {"dist_idle_node", [] { dist_idle_node(); }},
       {"global", [] { global_bench(); }},
       {"global_sync", [] { global_sync(); }},
   };

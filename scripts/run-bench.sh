@@ -24,7 +24,8 @@ trap cleanup EXIT
 # nodes); spawn_idle_10m only on request.
 workloads=("$@")
 [ ${#workloads[@]} -gt 0 ] || workloads=(spawn_idle spawn_exit ring_10k ring_1m pingpong many_to_one
-  selective gen_server dist_pingpong dist_gen_server dist_throughput dist_bulk dist_down global global_sync)
+  selective gen_server dist_pingpong dist_gen_server dist_throughput dist_bulk dist_down
+  dist_idle_node global global_sync)
 
 echo "# $(date -Is) $(nproc) cores, $(uname -r)"
 "$build/bench/term_codec" | tee "$out/ember.txt"
@@ -72,6 +73,7 @@ for w in "${workloads[@]}"; do
     gen_server) ebench=(gen_server supervisor_restart) ;;
     dist_pingpong) edist dist_pingpong; continue ;;
     dist_bulk) edist dist_bulk; continue ;;
+    dist_idle_node) edist dist_idle_node; continue ;;
     dist_gen_server) edist dist_gen_server; continue ;;
     dist_throughput)
       for e in dist_tp_1sender dist_tp_4senders dist_tp_1KiB; do edist "$e"; done
