@@ -1,24 +1,33 @@
 // Node identities: appended under a mutex, read without one.
 #include "ember/core/node_table.hpp"
 
-#include <array>
 #include <atomic>
 #include <mutex>
+#include <new>
 
 #include "ember/core/pid.hpp"
 
 namespace ember {
 namespace {
 
+// The entries are raw memory, each constructed when it is added: value-initialised, all
+// 512 KiB of them were resident in every OS process, which uses a handful.
 struct Table {
   static constexpr std::uint32_t kCapacity = Pid::kMaxNode + 1;
   std::mutex mutex;
   std::atomic<std::uint32_t> count{0};
-  std::array<NodeIdentity, kCapacity> entries{};
+  alignas(NodeIdentity) unsigned char storage[kCapacity * sizeof(NodeIdentity)];
 
   Table() {
-    entries[0] = NodeIdentity{Atom("nonode@nohost"), 0};
+    add(0, NodeIdentity{Atom("nonode@nohost"), 0});
     count.store(1, std::memory_order_release);
+  }
+  // Only below count.
+  const NodeIdentity& entry(std::uint32_t i) const {
+    return std::launder(reinterpret_cast<const NodeIdentity*>(storage))[i];
+  }
+  void add(std::uint32_t i, NodeIdentity id) {
+    new (storage + i * sizeof(NodeIdentity)) NodeIdentity(id);
   }
 };
 
@@ -34,13 +43,13 @@ std::optional<std::uint32_t> NodeTable::intern(Atom name, std::uint32_t creation
   // Published entries never change, so the common case (a known node) takes no lock.
   std::uint32_t seen = t.count.load(std::memory_order_acquire);
   for (std::uint32_t i = 0; i < seen; ++i)
-    if (t.entries[i].name == name && t.entries[i].creation == creation) return i;
+    if (t.entry(i).name == name && t.entry(i).creation == creation) return i;
   std::lock_guard lock(t.mutex);
   std::uint32_t n = t.count.load(std::memory_order_relaxed);
   for (std::uint32_t i = 0; i < n; ++i)
-    if (t.entries[i].name == name && t.entries[i].creation == creation) return i;
+    if (t.entry(i).name == name && t.entry(i).creation == creation) return i;
   if (n == Table::kCapacity) return std::nullopt;
-  t.entries[n] = NodeIdentity{name, creation};
+  t.add(n, NodeIdentity{name, creation});
   t.count.store(n + 1, std::memory_order_release);
   return n;
 }
@@ -48,7 +57,7 @@ std::optional<std::uint32_t> NodeTable::intern(Atom name, std::uint32_t creation
 NodeIdentity NodeTable::identity(std::uint32_t index) {
   Table& t = node_table();
   if (index >= t.count.load(std::memory_order_acquire)) return NodeIdentity{};
-  return t.entries[index];
+  return t.entry(index);
 }
 
 std::uint32_t NodeTable::size() {

@@ -1,6 +1,7 @@
 // Process lifecycle and signals: spawn, send, links, monitors, exits, names, info.
 #include <algorithm>
 #include <mutex>
+#include <new>
 #include <thread>
 
 #include "ember/core/errors.hpp"
@@ -25,12 +26,24 @@ const Atom& kDownTag() {
 // ---------------------------------------------------------------------------------------
 // Process table
 
+// A chunk is raw memory and its slots are constructed one by one as they are first handed
+// out: built whole, the first chunk alone made 1.3 MiB resident in every node, most of it
+// never used.
+namespace {
+
+constexpr std::align_val_t kProcessAlign{alignof(Process)};
+
+}  // namespace
+
 ProcessTable::ProcessTable(std::uint32_t capacity)
     : capacity_(std::min<std::uint32_t>(capacity, Pid::kMaxSlot)),
       chunks_(new std::atomic<Process*>[capacity_ / kChunk + 1]()) {}
 
 ProcessTable::~ProcessTable() {
-  for (std::uint32_t i = 0; i <= capacity_ / kChunk; ++i) delete[] chunks_[i].load();
+  std::uint32_t used = used_.load(std::memory_order_acquire);
+  for (std::uint32_t i = 0; i < used; ++i) slot_unchecked(i)->~Process();
+  for (std::uint32_t i = 0; i <= capacity_ / kChunk; ++i)
+    if (Process* chunk = chunks_[i].load()) ::operator delete(chunk, kProcessAlign);
 }
 
 Process* ProcessTable::allocate() {
@@ -47,9 +60,13 @@ Process* ProcessTable::allocate() {
   // Slot 0 stays unused so that no live pid is ever all zero bits.
   if (index == 0) index = 1;
   if (index >= capacity_) return nullptr;
-  if (!chunks_[index / kChunk].load(std::memory_order_relaxed))
-    chunks_[index / kChunk].store(new Process[kChunk], std::memory_order_release);
-  Process* p = slot_unchecked(index);
+  if (!chunks_[index / kChunk].load(std::memory_order_relaxed)) {
+    void* raw = ::operator new(sizeof(Process) * kChunk, kProcessAlign);
+    chunks_[index / kChunk].store(static_cast<Process*>(raw), std::memory_order_release);
+  }
+  // Slot 0 is constructed with slot 1, so that every slot below used_ is a Process.
+  if (index == 1) new (slot_unchecked(0)) Process();
+  Process* p = new (slot_unchecked(index)) Process();
   p->slot = index;
   used_.store(index + 1, std::memory_order_release);
   return p;
