@@ -59,7 +59,8 @@ struct TermConvert;  // from/to C++ values; specialisations below
 // itself; everything else lives in one shared, reference-counted heap per term tree, so
 // copying a Term is a pointer copy plus an atomic increment and moving one is free. A
 // binary of more than 64 bytes put into a new term stays where it was: the new heap refers
-// to it and keeps its heap alive (Erlang's refc binaries).
+// to it and keeps its heap alive (Erlang's refc binaries). To keep a binary without the
+// term it came in, copy it first, as binary:copy/1 does: Term(Bytes{t[2].bytes()}).
 class Term {
  public:
   Term() noexcept : word_(detail::kNil), heap_(nullptr) {}  // []
