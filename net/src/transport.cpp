@@ -581,13 +581,16 @@ struct Transport::Impl {
                    c->counters, uv_now(&loop),      std::int64_t(wall.count())};
   }
 
-  // The acceptor asks the node layer once, as soon as the peer's Hello has been read.
+  // Each side asks the node layer once, as soon as the other's Hello has been read.
   TransportHandler::Verdict accepted(Connection* c) {
-    if (c->asked || c->handshake.peer().name.empty()) return TransportHandler::Verdict::kAccept;
+    using Verdict = TransportHandler::Verdict;
+    if (c->asked || c->handshake.peer().name.empty()) return Verdict::kAccept;
     c->asked = true;
-    if (!c->handshake.initiator() && handler.on_hello)
-      return handler.on_hello(c->id, c->handshake.peer());
-    return TransportHandler::Verdict::kAccept;
+    if (!c->handshake.initiator())
+      return handler.on_hello ? handler.on_hello(c->id, c->handshake.peer()) : Verdict::kAccept;
+    if (handler.on_answer && !handler.on_answer(c->id, c->handshake.peer()))
+      return Verdict::kRefuse;
+    return Verdict::kAccept;
   }
 
   void turn_down(Connection* c, TransportHandler::Verdict verdict) {

@@ -139,6 +139,7 @@ struct Node::Impl final : detail::ClusterPeers {
     net::ConnectionId conn = 0;                      // the connection in use, once up
     net::Channel channel;                            // its outbound queue
     std::unordered_set<net::ConnectionId> attempts;  // connections not up yet
+    net::ConnectionId successor = 0;  // an attempt that replaces `conn` once it is up
     std::uint32_t creation = 0;
     std::uint32_t index = 0;  // NodeTable index of the current incarnation
     bool hidden = false;
@@ -237,6 +238,10 @@ struct Node::Impl final : detail::ClusterPeers {
     h.on_hello = [this](net::ConnectionId id, const net::PeerInfo& p) {
       await_transport();
       return on_hello(id, p);
+    };
+    h.on_answer = [this](net::ConnectionId id, const net::PeerInfo&) {
+      await_transport();
+      return on_answer(id);
     };
     h.on_up = [this](net::ConnectionId id, const net::PeerInfo& p) {
       await_transport();
@@ -645,8 +650,18 @@ struct Node::Impl final : detail::ClusterPeers {
       conn_peer[id] = p.name.index();
       return Verdict::kAccept;
     }
+    if (p.state == PeerState::kUp && p.creation == info.creation) {
+      // A node dials only when it has no connection to us, so ours is dead at its end and
+      // we have not heard yet (its close is on the way, or the cable was cut). As Erlang's
+      // handshake answers `alive`: the new connection replaces ours once it has proved
+      // itself (on_up), unless the dialer says at our Hello that it is up with us after all
+      // (on_answer; its connection then came up while this one was on the way).
+      p.attempts.insert(id);
+      conn_peer[id] = p.name.index();
+      p.successor = id;
+      return Verdict::kAccept;
+    }
     if (p.state == PeerState::kUp) {
-      if (p.creation == info.creation) return Verdict::kRefuse;  // a duplicate connection
       // The peer restarted before we noticed its old connection die: that one is gone.
       net::ConnectionId old = p.conn;
       lock.unlock();
@@ -663,6 +678,16 @@ struct Node::Impl final : detail::ClusterPeers {
     conn_peer[id] = p.name.index();
     if (p.state == PeerState::kIdle) p.state = PeerState::kConnecting;
     return Verdict::kAccept;
+  }
+
+  // Our dial reached the peer, which answered: go on unless another connection to it came
+  // up meanwhile (the peer would let this one replace it, see on_hello).
+  bool on_answer(net::ConnectionId id) {
+    std::lock_guard lock(mutex);
+    auto it = conn_peer.find(id);
+    if (it == conn_peer.end()) return true;
+    const Peer& p = peers.at(it->second);
+    return p.state != PeerState::kUp || p.conn == id;
   }
 
   // A connection that passed the handshake but must not carry traffic: closed, and if it
@@ -690,6 +715,14 @@ struct Node::Impl final : detail::ClusterPeers {
     }
     if (blocked.contains(p.name.index()))  // cut off while the handshake ran
       return refuse_up(id, p, "blocked (fault injection)", lock);
+    if (p.state == PeerState::kUp && p.successor == id) {
+      net::ConnectionId old = p.conn;
+      p.successor = 0;
+      lock.unlock();
+      on_down(old, "replaced by a new connection from the peer");
+      transport->close(old);
+      lock.lock();
+    }
     if (p.state == PeerState::kUp) {  // lost a race the Hello check did not see
       lock.unlock();
       transport->close(id);
@@ -782,6 +815,7 @@ struct Node::Impl final : detail::ClusterPeers {
     p.state = PeerState::kIdle;
     peers_changed.store(next_generation(), std::memory_order_release);
     p.conn = 0;
+    p.successor = 0;
     p.pending.clear();
     auto relations = std::move(p.relations);
     auto monitors = std::move(p.node_monitors);

@@ -237,6 +237,34 @@ TEST_CASE("a wrong cookie is refused on both sides and the listener keeps servin
   REQUIRE(ec.wait([&] { return !ec.up.empty(); }));
 }
 
+// The node layer abandons its own dial there when another connection to that peer came up
+// while it was on the way (the peer would let the new one replace it).
+TEST_CASE("an initiator that says no at the acceptor's Hello abandons the connection") {
+  Events ea, eb;
+  std::atomic<int> asked{0};
+  TransportHandler hb = eb.handler();
+  hb.on_answer = [&](ConnectionId, const PeerInfo& peer) {
+    ++asked;
+    return peer.name != "a@127.0.0.1";
+  };
+  Transport a(config("a@127.0.0.1", "c"), ea.handler());
+  Transport b(config("b@127.0.0.1", "c"), hb);
+  b.connect("127.0.0.1", a.port());
+  REQUIRE(eb.wait([&] { return !eb.refused.empty(); }));
+  CHECK(eb.refused[0].find("duplicate") != std::string::npos);
+  REQUIRE(ea.wait([&] { return !ea.refused.empty(); }));  // it never proved itself to a
+  CHECK(ea.up.empty());
+  CHECK(eb.up.empty());
+  CHECK(asked == 1);
+
+  Events ed;  // b says yes to anyone else
+  Transport d(config("d@127.0.0.1", "c"), ed.handler());
+  b.connect("127.0.0.1", d.port());
+  REQUIRE(eb.wait([&] { return !eb.up.empty(); }));
+  REQUIRE(ed.wait([&] { return !ed.up.empty(); }));
+  CHECK(asked == 2);
+}
+
 TEST_CASE("garbage and an oversized length on the port close that connection only") {
   Events ea, ec;
   Transport a(config("a@127.0.0.1", "c"), ea.handler());

@@ -3,14 +3,18 @@
 // close at once, as when an OS process dies.
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <fstream>
+#include <mutex>
 #include <optional>
 #include <sstream>
 #include <thread>
 
 #include "ember/core/blocking.hpp"
 #include "ember/core/errors.hpp"
+#include "ember/net/transport.hpp"
 #include "ember/node/admin.hpp"
 #include "ember/node/node.hpp"
 #include "ember/testing.hpp"
@@ -330,4 +334,72 @@ TEST_CASE("block: a cut-off peer is lost and links, monitors and node monitors h
   CHECK(!origin.connect(peer.name(), 1s));
   origin.unblock(peer.name());
   CHECK(origin.connect(peer.name()));
+}
+
+// A node dials only when it has no connection, so a peer that still holds one has not yet
+// heard it die. Erlang's handshake answers `alive` then and the old connection gives way;
+// Ember did the opposite and refused the dial as a duplicate, so connect() after a block
+// failed whenever the dial beat the peer's read of the close (seen in CI under ASan).
+TEST_CASE("a dial from a node the peer still counts as connected replaces the stale connection") {
+  Node origin(config("origin")), peer(config("peer"));
+  REQUIRE(origin.connect(peer.name()));
+  std::atomic<bool> watching{false};
+  Term nodedown;
+  std::thread watcher([&] {
+    run_on(peer, [&](Self self) -> Proc {
+      Node::of(self)->monitor_node(self, origin.name());
+      watching = true;
+      auto m = co_await self.receive("{nodedown, _}"_p).after(10s);
+      nodedown = m.term();
+    });
+  });
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!watching && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+  // origin's own identity dialing afresh, as origin does after losing its connection, but
+  // with origin's connection still open: the peer cannot have heard it close.
+  std::mutex mutex;
+  std::condition_variable cv;
+  std::string up, refused;
+  net::TransportHandler h;
+  h.on_up = [&](net::ConnectionId, const net::PeerInfo& p) {
+    std::lock_guard lock(mutex);
+    up = p.name;
+    cv.notify_all();
+  };
+  h.on_refused = [&](net::ConnectionId, const std::string&, const std::string& why) {
+    std::lock_guard lock(mutex);
+    refused = why;
+    cv.notify_all();
+  };
+  net::TransportConfig tc;
+  tc.self = {std::string(origin.name().text()), origin.creation(), 0, false, ""};
+  tc.cookie = "semcookie";
+  tc.listen = false;
+  net::Transport again(tc, h);
+  again.connect("127.0.0.1", peer.port());
+  {
+    std::unique_lock lock(mutex);
+    cv.wait_for(lock, 10s, [&] { return !up.empty() || !refused.empty(); });
+    CHECK(refused == "");
+    CHECK(up == std::string(peer.name().text()));
+  }
+  watcher.join();
+  CHECK(nodedown == tuple("nodedown"_a, origin.name()));    // the old connection's end
+  CHECK(peer.nodes() == std::vector<Atom>{origin.name()});  // through the new one
+  deadline = std::chrono::steady_clock::now() + 10s;        // the peer closed the old one
+  while (!origin.nodes().empty() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(5ms);
+  CHECK(origin.nodes().empty());
+}
+
+TEST_CASE("connect right after unblock succeeds however the peer's read of the close falls") {
+  Node origin(config("origin")), peer(config("peer"));
+  for (int round = 0; round < 40; ++round) {
+    REQUIRE(origin.connect(peer.name()));
+    origin.block(peer.name());
+    origin.unblock(peer.name());
+    INFO("round " << round << ": " << origin.connect_error(peer.name()));
+    REQUIRE(origin.connect(peer.name()));
+    CHECK(origin.nodes() == std::vector<Atom>{peer.name()});
+  }
 }

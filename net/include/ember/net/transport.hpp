@@ -65,6 +65,12 @@ struct TransportHandler {
   // connects here). kKeepOurs tells the peer so (kHelloKeepsOwnConnection). Unset: accept.
   enum class Verdict { kAccept, kRefuse, kKeepOurs };
   std::function<Verdict(ConnectionId, const PeerInfo&)> on_hello;
+  // The initiator side heard the acceptor's Hello (not yet authenticated); false abandons
+  // the connection before it proves itself. The node layer says false when it is already
+  // up with that peer through another connection: an acceptor that still has a connection
+  // with us lets a new one replace it, trusting that we dial only when we have none.
+  // Unset: go on.
+  std::function<bool(ConnectionId, const PeerInfo&)> on_answer;
   std::function<void(ConnectionId, const PeerInfo&)> on_up;
   std::function<void(ConnectionId, wire::Frame::Reader)> on_frame;
   // The kinds of frame on_frame may also be called with on a worker thread that reads in
