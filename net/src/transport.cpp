@@ -595,7 +595,9 @@ struct Transport::Impl {
 
   void turn_down(Connection* c, TransportHandler::Verdict verdict) {
     if (verdict == TransportHandler::Verdict::kRefuse)
-      return refuse(c, "refused by this node (a duplicate connection)");
+      return refuse(c, c->handshake.initiator()
+                           ? "already connected to that node through another connection"
+                           : "refused by this node (its own name, a bad name or a blocked node)");
     // Tell the peer why, so it waits for our connection instead of giving up on us: one
     // small frame, written before the close (best effort; the close follows at once).
     std::vector<std::byte> hello;

@@ -655,7 +655,8 @@ struct Node::Impl final : detail::ClusterPeers {
       // we have not heard yet (its close is on the way, or the cable was cut). As Erlang's
       // handshake answers `alive`: the new connection replaces ours once it has proved
       // itself (on_up), unless the dialer says at our Hello that it is up with us after all
-      // (on_answer; its connection then came up while this one was on the way).
+      // (on_answer; its connection then came up while this one was on the way). We are
+      // not dialing it, so this is no simultaneous connect.
       p.attempts.insert(id);
       conn_peer[id] = p.name.index();
       p.successor = id;
@@ -686,8 +687,7 @@ struct Node::Impl final : detail::ClusterPeers {
     std::lock_guard lock(mutex);
     auto it = conn_peer.find(id);
     if (it == conn_peer.end()) return true;
-    const Peer& p = peers.at(it->second);
-    return p.state != PeerState::kUp || p.conn == id;
+    return peers.at(it->second).state != PeerState::kUp;
   }
 
   // A connection that passed the handshake but must not carry traffic: closed, and if it
