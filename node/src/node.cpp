@@ -136,9 +136,10 @@ struct Node::Impl final : detail::ClusterPeers {
     Atom name;
     NodeName address;
     PeerState state = PeerState::kIdle;
-    net::ConnectionId conn = 0;                      // the connection in use, once up
-    net::Channel channel;                            // its outbound queue
-    std::unordered_set<net::ConnectionId> attempts;  // connections not up yet
+    net::ConnectionId conn = 0;  // the connection in use, once up
+    net::Channel channel;        // its outbound queue
+    // Connections not up yet, and whether we dialed them (else the peer did).
+    std::unordered_map<net::ConnectionId, bool> attempts;
     net::ConnectionId successor = 0;  // an attempt that replaces `conn` once it is up
     std::uint32_t creation = 0;
     std::uint32_t index = 0;  // NodeTable index of the current incarnation
@@ -319,7 +320,7 @@ struct Node::Impl final : detail::ClusterPeers {
     if (stopping || !transport || blocked.contains(p.name.index())) return;
     p.state = PeerState::kConnecting;
     net::ConnectionId id = transport->connect(p.address.host, p.address.port);
-    p.attempts.insert(id);
+    p.attempts.emplace(id, true);
     conn_peer[id] = p.name.index();
   }
 
@@ -646,7 +647,7 @@ struct Node::Impl final : detail::ClusterPeers {
     if (blocked.contains(peer_name.index())) return Verdict::kRefuse;
     Peer& p = peer_named(peer_name);
     if (info.hidden) {
-      p.attempts.insert(id);
+      p.attempts.emplace(id, false);
       conn_peer[id] = p.name.index();
       return Verdict::kAccept;
     }
@@ -657,7 +658,7 @@ struct Node::Impl final : detail::ClusterPeers {
       // itself (on_up), unless the dialer says at our Hello that it is up with us after all
       // (on_answer; its connection then came up while this one was on the way). We are
       // not dialing it, so this is no simultaneous connect.
-      p.attempts.insert(id);
+      p.attempts.emplace(id, false);
       conn_peer[id] = p.name.index();
       p.successor = id;
       return Verdict::kAccept;
@@ -671,11 +672,12 @@ struct Node::Impl final : detail::ClusterPeers {
       lock.lock();
     }
     // Both sides connecting at once: the connection started by the smaller name wins,
-    // and the loser is told so that it waits for ours.
+    // and the loser is told so that it waits for ours. (An earlier dial of the peer's
+    // still open here is not ours: it must not make the peer wait for nothing.)
     bool ours_pending = false;
-    for (net::ConnectionId a : p.attempts) ours_pending |= a != id;
+    for (const auto& attempt : p.attempts) ours_pending |= attempt.second;
     if (ours_pending && name.text() < peer_name.text()) return Verdict::kKeepOurs;
-    p.attempts.insert(id);
+    p.attempts.emplace(id, false);
     conn_peer[id] = p.name.index();
     if (p.state == PeerState::kIdle) p.state = PeerState::kConnecting;
     return Verdict::kAccept;

@@ -1,6 +1,11 @@
 // The distributed cases (44-54) of ../shared/semantics/CASES.md with two Node objects in
 // one test binary, on loopback. "Halting" the peer destroys its Node: its connections
 // close at once, as when an OS process dies.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 
 #include <atomic>
@@ -14,6 +19,7 @@
 
 #include "ember/core/blocking.hpp"
 #include "ember/core/errors.hpp"
+#include "ember/net/handshake.hpp"
 #include "ember/net/transport.hpp"
 #include "ember/node/admin.hpp"
 #include "ember/node/node.hpp"
@@ -390,6 +396,58 @@ TEST_CASE("a dial from a node the peer still counts as connected replaces the st
   while (!origin.nodes().empty() && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(5ms);
   CHECK(origin.nodes().empty());
+}
+
+// The simultaneous-connect rule (the smaller name keeps its own dial) needs a dial of ours:
+// a peer's earlier attempt still in its handshake here is not one, and the peer's new dial
+// must not be told to wait for a connection that nobody is making.
+TEST_CASE("a peer's second dial is not refused as simultaneous when only its first is open") {
+  Node a(config("a"));
+  const std::string z = "z@127.0.0.1:1";  // sorts after a
+  // z's first dial: its Hello, then silence (the handshake stays open at a).
+  net::Handshake first(net::Handshake::Role::kInitiator, {z, 7, 0, false, ""},
+                       net::Cookie("semcookie"));
+  net::FrameEncoder encoder;
+  std::vector<std::byte> hello;
+  first.start(encoder, hello);
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(a.port());
+  ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::send(fd, hello.data(), hello.size(), 0) == ssize_t(hello.size()));
+  std::vector<char> answer(4096);  // a read its Hello: it answered
+  REQUIRE(::recv(fd, answer.data(), answer.size(), 0) > 0);
+
+  std::mutex mutex;
+  std::condition_variable cv;
+  std::string up, refused;
+  net::TransportHandler h;
+  h.on_up = [&](net::ConnectionId, const net::PeerInfo& p) {
+    std::lock_guard lock(mutex);
+    up = p.name;
+    cv.notify_all();
+  };
+  h.on_refused = [&](net::ConnectionId, const std::string&, const std::string& why) {
+    std::lock_guard lock(mutex);
+    refused = why;
+    cv.notify_all();
+  };
+  net::TransportConfig tc;
+  tc.self = {z, 7, 0, false, ""};
+  tc.cookie = "semcookie";
+  tc.listen = false;
+  net::Transport second(tc, h);
+  second.connect("127.0.0.1", a.port());
+  {
+    std::unique_lock lock(mutex);
+    cv.wait_for(lock, 10s, [&] { return !up.empty() || !refused.empty(); });
+    CHECK(refused == "");
+    CHECK(up == std::string(a.name().text()));
+  }
+  ::close(fd);
 }
 
 TEST_CASE("connect right after unblock succeeds however the peer's read of the close falls") {
