@@ -12,6 +12,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <fstream>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <sstream>
@@ -56,6 +57,44 @@ struct RemoteFunctions {
   }
 };
 const RemoteFunctions kFunctions;
+
+// One dial by a bare Transport under `self`'s identity (cookie semcookie), kept open while
+// this lives. wait() returns how it went: up with the named node, or refused and why.
+class BareDial {
+ public:
+  struct Outcome {
+    std::string up, refused;
+  };
+  BareDial(net::PeerInfo self, std::uint16_t port) {
+    net::TransportHandler h;
+    h.on_up = [this](net::ConnectionId, const net::PeerInfo& p) { settle({p.name, ""}); };
+    h.on_refused = [this](net::ConnectionId, const std::string&, const std::string& why) {
+      settle({"", why});
+    };
+    net::TransportConfig tc;
+    tc.self = std::move(self);
+    tc.cookie = "semcookie";
+    tc.listen = false;
+    transport_ = std::make_unique<net::Transport>(tc, h);
+    transport_->connect("127.0.0.1", port);
+  }
+  Outcome wait() {
+    std::unique_lock lock(mutex_);
+    cv_.wait_for(lock, 10s, [&] { return outcome_.has_value(); });
+    return outcome_.value_or(Outcome{"", "no outcome within 10 s"});
+  }
+
+ private:
+  void settle(Outcome o) {
+    std::lock_guard lock(mutex_);
+    if (!outcome_) outcome_ = std::move(o);
+    cv_.notify_all();
+  }
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::optional<Outcome> outcome_;
+  std::unique_ptr<net::Transport> transport_;  // first to go: its callbacks use the rest
+};
 
 // Runs `body` as a process on `node` and returns its exit reason.
 template <class F>
@@ -363,32 +402,10 @@ TEST_CASE("a dial from a node the peer still counts as connected replaces the st
   while (!watching && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
   // origin's own identity dialing afresh, as origin does after losing its connection, but
   // with origin's connection still open: the peer cannot have heard it close.
-  std::mutex mutex;
-  std::condition_variable cv;
-  std::string up, refused;
-  net::TransportHandler h;
-  h.on_up = [&](net::ConnectionId, const net::PeerInfo& p) {
-    std::lock_guard lock(mutex);
-    up = p.name;
-    cv.notify_all();
-  };
-  h.on_refused = [&](net::ConnectionId, const std::string&, const std::string& why) {
-    std::lock_guard lock(mutex);
-    refused = why;
-    cv.notify_all();
-  };
-  net::TransportConfig tc;
-  tc.self = {std::string(origin.name().text()), origin.creation(), 0, false, ""};
-  tc.cookie = "semcookie";
-  tc.listen = false;
-  net::Transport again(tc, h);
-  again.connect("127.0.0.1", peer.port());
-  {
-    std::unique_lock lock(mutex);
-    cv.wait_for(lock, 10s, [&] { return !up.empty() || !refused.empty(); });
-    CHECK(refused == "");
-    CHECK(up == std::string(peer.name().text()));
-  }
+  BareDial again({std::string(origin.name().text()), origin.creation(), 0, false, ""}, peer.port());
+  auto outcome = again.wait();
+  CHECK(outcome.refused == "");
+  CHECK(outcome.up == std::string(peer.name().text()));
   watcher.join();
   CHECK(nodedown == tuple("nodedown"_a, origin.name()));    // the old connection's end
   CHECK(peer.nodes() == std::vector<Atom>{origin.name()});  // through the new one
@@ -421,32 +438,10 @@ TEST_CASE("a peer's second dial is not refused as simultaneous when only its fir
   std::vector<char> answer(4096);  // a read its Hello: it answered
   REQUIRE(::recv(fd, answer.data(), answer.size(), 0) > 0);
 
-  std::mutex mutex;
-  std::condition_variable cv;
-  std::string up, refused;
-  net::TransportHandler h;
-  h.on_up = [&](net::ConnectionId, const net::PeerInfo& p) {
-    std::lock_guard lock(mutex);
-    up = p.name;
-    cv.notify_all();
-  };
-  h.on_refused = [&](net::ConnectionId, const std::string&, const std::string& why) {
-    std::lock_guard lock(mutex);
-    refused = why;
-    cv.notify_all();
-  };
-  net::TransportConfig tc;
-  tc.self = {z, 7, 0, false, ""};
-  tc.cookie = "semcookie";
-  tc.listen = false;
-  net::Transport second(tc, h);
-  second.connect("127.0.0.1", a.port());
-  {
-    std::unique_lock lock(mutex);
-    cv.wait_for(lock, 10s, [&] { return !up.empty() || !refused.empty(); });
-    CHECK(refused == "");
-    CHECK(up == std::string(a.name().text()));
-  }
+  BareDial second({z, 7, 0, false, ""}, a.port());
+  auto outcome = second.wait();
+  CHECK(outcome.refused == "");
+  CHECK(outcome.up == std::string(a.name().text()));
   ::close(fd);
 }
 
