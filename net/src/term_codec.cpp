@@ -131,11 +131,11 @@ std::size_t words_of(wire::Term::Reader in, std::size_t depth) {
 // few (`seq`, `ok`, a reply tag) in every message, and comparing the text with the table's
 // copy is cheaper than hashing it. Atoms are never freed, so an entry stays right.
 // The table's text is kept beside each atom: it never moves, and looking it up again
-// (Atom::text) cost as much as the comparison.
+// (Atom::text) cost as much as the comparison. An unused entry is the atom '' with the
+// text "", which is right as it stands.
 struct AtomCache {
   Atom entries[16];
   std::string_view texts[16];
-  bool used[16] = {};
   static unsigned slot(std::string_view s) {
     return (unsigned(s.size()) * 7 + unsigned(static_cast<unsigned char>(s[0]))) & 15;
   }
@@ -146,12 +146,11 @@ Atom read_atom(capnp::Text::Reader text) {
   if (text.size() > Atom::kMaxLength) fail("atom longer than 255 bytes");
   std::string_view s(text.cStr(), text.size());
   unsigned slot = s.empty() ? 0 : AtomCache::slot(s);
-  if (cache.used[slot] && cache.texts[slot] == s) return cache.entries[slot];
+  if (cache.texts[slot] == s) return cache.entries[slot];
   Atom a;
   if (!Atom::try_intern(s, a)) fail("atom table full");
   cache.entries[slot] = a;
   cache.texts[slot] = a.text();
-  cache.used[slot] = true;
   return a;
 }
 

@@ -319,8 +319,12 @@ struct Node::Impl final : detail::ClusterPeers {
   void start_connect(Peer& p) {
     if (stopping || !transport || blocked.contains(p.name.index())) return;
     p.state = PeerState::kConnecting;
-    net::ConnectionId id = transport->connect(p.address.host, p.address.port);
-    p.attempts.emplace(id, true);
+    add_attempt(p, transport->connect(p.address.host, p.address.port), true);
+  }
+
+  // Mutex held: a connection to or from the peer, not up yet.
+  void add_attempt(Peer& p, net::ConnectionId id, bool ours) {
+    p.attempts.emplace(id, ours);
     conn_peer[id] = p.name.index();
   }
 
@@ -647,8 +651,7 @@ struct Node::Impl final : detail::ClusterPeers {
     if (blocked.contains(peer_name.index())) return Verdict::kRefuse;
     Peer& p = peer_named(peer_name);
     if (info.hidden) {
-      p.attempts.emplace(id, false);
-      conn_peer[id] = p.name.index();
+      add_attempt(p, id, false);
       return Verdict::kAccept;
     }
     if (p.state == PeerState::kUp && p.creation == info.creation) {
@@ -658,8 +661,7 @@ struct Node::Impl final : detail::ClusterPeers {
       // itself (on_up), unless the dialer says at our Hello that it is up with us after all
       // (on_answer; its connection then came up while this one was on the way). We are
       // not dialing it, so this is no simultaneous connect.
-      p.attempts.emplace(id, false);
-      conn_peer[id] = p.name.index();
+      add_attempt(p, id, false);
       p.successor = id;
       return Verdict::kAccept;
     }
@@ -677,8 +679,7 @@ struct Node::Impl final : detail::ClusterPeers {
     bool ours_pending = false;
     for (const auto& attempt : p.attempts) ours_pending |= attempt.second;
     if (ours_pending && name.text() < peer_name.text()) return Verdict::kKeepOurs;
-    p.attempts.emplace(id, false);
-    conn_peer[id] = p.name.index();
+    add_attempt(p, id, false);
     if (p.state == PeerState::kIdle) p.state = PeerState::kConnecting;
     return Verdict::kAccept;
   }
